@@ -241,7 +241,9 @@ class Param:
 
     ``default=None`` means "derived from other parameters" (the family's ``resolve``
     fills it in). ``when`` makes the parameter conditional: it is active only when
-    each named parameter takes one of the listed values.
+    each named parameter takes one of the listed values. ``search`` is the default
+    search domain (narrower than the valid ``domain``) used when a space is screened
+    or searched without explicit domains; None keeps the parameter at its default.
     """
 
     name: str
@@ -249,6 +251,7 @@ class Param:
     default: Any
     help: str = ""
     when: Mapping[str, tuple[Any, ...]] | None = None
+    search: Domain | None = None
 
     def active(self, point: Mapping[str, Any]) -> bool:
         return not self.when or all(point.get(k) in vs for k, vs in self.when.items())
@@ -325,6 +328,11 @@ class Space:
             if not c.check(point):
                 raise PointError(f"{self.name}: {c.message(point)}")
         return point
+
+    def search_domains(self, fixed: Mapping[str, Any] | None = None) -> dict[str, Domain]:
+        """The default search domains of the parameters not in ``fixed``."""
+        fixed = fixed or {}
+        return {p.name: p.search for p in self.params if p.search is not None and p.name not in fixed}
 
     def is_valid(self, values: Mapping[str, Any]) -> bool:
         try:

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from scalesearch.cost.analytic import Counts, Tally
 from scalesearch.family import Canonical, Family, Reference
-from scalesearch.space import Constraint, Float, Int, Param, Point, Space
+from scalesearch.space import Choice, Constraint, Float, Int, Param, Point, Space
 
 GROUP_WIDTHS = (16, 32, 64)
 GROUP_STRIDES = (1, 2, 2)
@@ -100,8 +100,10 @@ def complexity(p: Point) -> Counts:
 SPACE = Space(
     name="wrn",
     params=(
-        Param("depth", Int(10, 1000), 28, "total depth; must be 6N+4 (N blocks per group)"),
-        Param("widen_factor", Int(1, 32), 10, "k: width multiplier of the 16/32/64 base widths"),
+        Param("depth", Int(10, 1000), 28, "total depth; must be 6N+4 (N blocks per group)",
+              search=Choice((10, 16, 22, 28, 34, 40))),
+        Param("widen_factor", Int(1, 32), 10, "k: width multiplier of the 16/32/64 base widths",
+              search=Int(1, 12)),
         Param("dropout", Float(0.0, 0.9), 0.0, "dropout between the two convolutions of a block"),
         Param("resolution", Int(8, 1024), 32, "input image side in pixels"),
         Param("num_classes", Int(1, 100_000), 10, "classifier outputs"),

@@ -1,0 +1,85 @@
+"""Commands over experiments and runs: run, results (registered into scalesearch.cli)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from scalesearch.cli import _args, _format_arg, _out, command
+from scalesearch.errors import UsageError
+from scalesearch.formatting import compact, table, to_json
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="experiment file, e.g. experiments/efficientnet_grid.py")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override an experiment field (dataset, epochs, resolution, budget, ...)")
+    p.add_argument("--trials", type=int, help="cap the number of trials per stage (a grid stops after N points)")
+    p.add_argument("--out", help="run directory (default runs/<experiment name>)")
+    p.add_argument("--storage", help="Optuna storage URL (any SQLAlchemy URL; default SQLite in the run directory)")
+    p.add_argument("--backend", choices=["optuna", "ray"], default="optuna")
+    p.add_argument("--address", help="Ray cluster address (ray backend), e.g. 127.0.0.1:6379 or auto")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    p.add_argument("--max-concurrent", type=int, help="trials running at once (ray backend)")
+
+
+@command("run", "run an experiment file (resumes when run again)")
+@_args(_run_args)
+def cmd_run(args: argparse.Namespace) -> int:
+    from scalesearch.experiment import apply_overrides, load_experiment
+
+    if args.trials is not None and args.trials < 1:
+        raise UsageError(f"--trials must be >= 1, but got --trials {args.trials}")
+    exp = apply_overrides(load_experiment(args.file), args.overrides)
+    run_dir = Path(args.out or Path("runs") / exp.name)
+    if args.backend == "ray":
+        from scalesearch.search.ray_backend import run_ray
+
+        run_ray(exp, run_dir, address=args.address, trials=args.trials, source=args.file,
+                overrides=args.overrides, cpus_per_trial=args.cpus_per_trial,
+                gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent)
+    else:
+        from scalesearch.runner import run_optuna
+
+        run_optuna(exp, run_dir, storage_url=args.storage, trials=args.trials, source=str(Path(args.file)),
+                   overrides=args.overrides)
+    return 0
+
+
+def _results_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a run directory written by `scalesearch run`")
+    _format_arg(p, ("table", "csv", "json"))
+
+
+@command("results", "the trials of a run, best feasible point on top")
+@_args(_results_args)
+def cmd_results(args: argparse.Namespace) -> int:
+    from scalesearch.results import json_rows, load_results, load_run_meta
+
+    meta = load_run_meta(args.run_dir)
+    df = load_results(args.run_dir)
+    rows = json_rows(df)
+    if args.format == "json":
+        out = []
+        for r in rows:
+            obj = {k: v for k, v in r.items() if k not in ("accuracy",)}
+            obj["accuracy"] = r.get("accuracy")
+            out.append(obj)
+        print(to_json(out))
+        return 0
+    if args.format == "csv":
+        _out("csv", rows, list(df.columns))
+        return 0
+    print(f"run {meta['name']} ({meta['backend']}), family {meta['family']}, budget {meta['budget'] or '(none)'}; "
+          f"FLOPs: fvcore convention (1 multiply-add = 1 flop)")
+    shown = []
+    for r in rows:
+        shown.append({
+            "stage": r["stage"], "#": r["number"], "state": r["state"], "values": compact(r["values"]),
+            "params": r["params"], "flops": r["flops"], "accuracy": r["accuracy"],
+            "verdict": r["verdict"] if not r["violations"] else f"{r['verdict']}: {r['violations']}",
+            "s": r["duration_s"],
+        })
+    print(table(shown))
+    return 0

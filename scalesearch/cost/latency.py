@@ -1,0 +1,154 @@
+"""Measured latency on a device, cached on disk by everything that changes it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from scalesearch.errors import ScalesearchError
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    """How to time a forward pass: device, batch size, dtype, memory format, repetitions."""
+
+    device: str = "cpu"
+    batch_size: int = 1
+    dtype: str = "fp32"
+    channels_last: bool = False
+    warmup: int = 3
+    repeats: int = 10
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ScalesearchError(f"dtype must be one of {', '.join(DTYPES)}, but got dtype={self.dtype}")
+        if self.batch_size < 1:
+            raise ScalesearchError(f"batch size must be >= 1, but got batch_size={self.batch_size}")
+        if self.repeats < 1 or self.warmup < 0:
+            raise ScalesearchError(
+                f"repeats >= 1 and warmup >= 0 must hold, but got repeats={self.repeats}, warmup={self.warmup}"
+            )
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Median and spread (interquartile range) of the timed runs, in milliseconds."""
+
+    median_ms: float
+    spread_ms: float
+    runs: int
+    device_name: str
+    cached: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    """A torch device from ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; a clear error when unavailable."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ScalesearchError(f"device must be cpu, cuda, cuda:N or auto, but got device={name}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ScalesearchError(f"device {name} is not available: torch sees no CUDA GPU here; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ScalesearchError(
+                f"device {name} is not available: torch sees {torch.cuda.device_count()} CUDA GPU(s)"
+            )
+    elif device.type != "cpu":
+        raise ScalesearchError(f"device must be cpu, cuda, cuda:N or auto, but got device={name}")
+    return device
+
+
+def device_name(device: torch.device) -> str:
+    """A name that identifies the hardware, for the cache key."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu:{platform.machine()}:{platform.processor() or 'unknown'}:{torch.get_num_threads()}threads"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(model: nn.Module, resolution: int, spec: LatencySpec) -> Latency:
+    """Warm up, then time ``spec.repeats`` forward passes (synchronising CUDA around each)."""
+    device = resolve_device(spec.device)
+    dtype = DTYPES[spec.dtype]
+    model = model.eval().to(device=device, dtype=dtype)
+    x = torch.randn(spec.batch_size, 3, resolution, resolution, device=device, dtype=dtype)
+    if spec.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    times = []
+    with torch.inference_mode():
+        for _ in range(spec.warmup):
+            model(x)
+        _sync(device)
+        for _ in range(spec.repeats):
+            start = time.perf_counter()
+            model(x)
+            _sync(device)
+            times.append((time.perf_counter() - start) * 1000)
+    q = statistics.quantiles(times, n=4) if len(times) >= 2 else [times[0]] * 3
+    return Latency(statistics.median(times), q[2] - q[0], len(times), device_name(device))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SCALESEARCH_CACHE_DIR", Path.home() / ".cache" / "scalesearch"))
+
+
+class LatencyCache:
+    """Latencies keyed by (point, resolution, device name, batch, dtype, memory format, torch version).
+
+    One JSON line per measurement, appended, so a crash loses nothing already measured.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or cache_dir() / "latency.jsonl"
+        self._entries: dict[str, dict] | None = None
+
+    @staticmethod
+    def key(family: str, point_key: str, resolution: int, spec: LatencySpec, device: str) -> str:
+        parts = [family, point_key, resolution, device, spec.batch_size, spec.dtype, spec.channels_last,
+                 torch.__version__]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+    def _load(self) -> dict[str, dict]:
+        if self._entries is None:
+            self._entries = {}
+            if self.path.exists():
+                for line in self.path.read_text().splitlines():
+                    try:
+                        entry = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut short by a crash
+                    self._entries[entry["key"]] = entry
+        return self._entries
+
+    def get(self, key: str) -> Latency | None:
+        entry = self._load().get(key)
+        if entry is None:
+            return None
+        return Latency(entry["median_ms"], entry["spread_ms"], entry["runs"], entry["device_name"], cached=True)
+
+    def put(self, key: str, latency: Latency) -> None:
+        entry = {"key": key, **asdict(latency)}
+        entry.pop("cached")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps(entry) + "\n")
+        self._load()[key] = entry

@@ -1,0 +1,150 @@
+"""The results table of a run: one row per trial, the best feasible point on top.
+
+A run directory holds ``run.json`` (what was run, where its trials are stored) and the
+trials themselves: an Optuna storage (SQLite ``study.db`` by default) for the Optuna
+backend, ``trials.jsonl`` for the Ray backend. Both load into the same table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scalesearch.errors import ScalesearchError
+
+COST_COLUMNS = ("params", "flops", "activations", "latency_ms")
+METRIC_COLUMNS = ("accuracy", "val_loss", "train_loss", "train_seconds")
+STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def load_run_meta(run_dir: str | Path) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ScalesearchError(f"run directory {run_dir} does not exist")
+    meta_path = run_dir / "run.json"
+    if not meta_path.exists():
+        raise ScalesearchError(f"{run_dir} is not a scalesearch run directory (no run.json in it)")
+    meta = json.loads(meta_path.read_text())
+    meta["run_dir"] = str(run_dir)
+    return meta
+
+
+def record_from_optuna(trial: Any, objectives: list[str], stage: str) -> dict[str, Any]:
+    """A results row from an Optuna FrozenTrial written by the Optuna backend."""
+    ua = trial.user_attrs
+    metrics = dict(ua.get("metrics") or {})
+    if trial.values is not None:
+        for name, value in zip(objectives, trial.values, strict=False):
+            metrics.setdefault(name, value)
+    if trial.state.name == "PRUNED" and "accuracy" not in metrics and trial.intermediate_values:
+        last = max(trial.intermediate_values)
+        metrics["accuracy"] = trial.intermediate_values[last]
+    duration = ua.get("duration_s")
+    if duration is None and trial.datetime_start and trial.datetime_complete:
+        duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    return {
+        "stage": stage, "number": trial.number, "state": trial.state.name, "values": dict(trial.params),
+        "point": ua.get("point"), "family": ua.get("family"),
+        **{c: ua.get(c) for c in COST_COLUMNS},
+        "verdict": ua.get("verdict"), "violations": ua.get("violations") or [],
+        "metrics": metrics, "error": ua.get("error"), "duration_s": duration,
+        "pruned_at_epoch": ua.get("pruned_at_epoch"),
+    }
+
+
+def _optuna_records(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    records = []
+    for entry in meta.get("studies", []):
+        try:
+            study = optuna.load_study(study_name=entry["study"], storage=meta["storage"])
+        except KeyError:
+            continue  # a stage that has not started yet
+        objectives = study.user_attrs.get("objectives") or list(meta.get("objectives", {}))
+        for t in study.get_trials(deepcopy=False):
+            records.append(record_from_optuna(t, objectives, entry["stage"]))
+    return records
+
+
+def _jsonl_records(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "trials.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+    return out
+
+
+def frame(records: list[dict[str, Any]], meta: Mapping[str, Any]) -> pd.DataFrame:
+    """The results table from trial records, sorted: feasible completed trials, best first."""
+    rows = []
+    for r in records:
+        metrics = r.get("metrics") or {}
+        row = {
+            "run": meta.get("name"), "stage": r.get("stage"), "number": r.get("number"), "state": r.get("state"),
+            "family": r.get("family") or meta.get("family"), "values": r.get("values") or {},
+            "point": r.get("point"),
+            **{c: r.get(c) for c in COST_COLUMNS},
+            "feasible": r.get("verdict") == "feasible",
+            "verdict": r.get("verdict") or ("not checked" if r.get("state") != "COMPLETE" else "feasible"),
+            "violations": "; ".join(r.get("violations") or []),
+            **{m: metrics.get(m) for m in METRIC_COLUMNS},
+            "duration_s": r.get("duration_s"), "error": r.get("error"),
+        }
+        rows.append(row)
+    columns = ["run", "stage", "number", "state", "family", "values", "point", *COST_COLUMNS, "feasible",
+               "verdict", "violations", *METRIC_COLUMNS, "duration_s", "error"]
+    df = pd.DataFrame(rows, columns=columns)
+    for c in (*COST_COLUMNS, *METRIC_COLUMNS, "duration_s"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    return sort_best_first(df, meta.get("objectives") or {"accuracy": "maximize"})
+
+
+def sort_best_first(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
+    if df.empty:
+        return df
+    key = pd.Series([0 if (s == "COMPLETE" and f) else 1 + STATE_ORDER.get(s, 9)
+                     for s, f in zip(df["state"], df["feasible"], strict=True)], index=df.index)
+    name, direction = next(iter(objectives.items()))
+    score = df[name] if name in df else pd.Series(math.nan, index=df.index)
+    score = -score if direction == "maximize" else score
+    order = pd.DataFrame({"k": key, "s": score.fillna(math.inf), "n": df["number"]}).sort_values(["k", "s", "n"])
+    return df.loc[order.index].reset_index(drop=True)
+
+
+def load_results(run_dir: str | Path) -> pd.DataFrame:
+    """The results table of a run directory (Optuna or Ray backend)."""
+    meta = load_run_meta(run_dir)
+    if meta.get("backend") == "ray":
+        records = _jsonl_records(Path(run_dir))
+    else:
+        records = _optuna_records(meta)
+    return frame(records, meta)
+
+
+def json_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (NaN → null)."""
+    out = []
+    for row in df.to_dict(orient="records"):
+        out.append({k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+    return out

@@ -1,0 +1,1 @@
+"""Search backends: Optuna on one machine, Ray Tune on a cluster."""
