@@ -1,0 +1,975 @@
+"""Pareto plots of results tables: matplotlib figures (PNG/SVG) and self-contained plotly HTML.
+
+Every trial is drawn: front points large and joined by a step line per run, dominated
+points small, pruned ones hollow, over-budget ones grey hollow, failed ones grey ``x``.
+Trials with a cost but no value on the y axis (e.g. rejected by the budget before
+training) sit in a rug along the bottom of the plot. Canonical networks are reference
+markers (or dashed vertical lines when they have no y value), budgets are red lines.
+
+Reference and budget values are given in the column's own units (FLOPs as a count,
+accuracy as a fraction); for ``accuracy`` a reference value above 1 is read as a percent.
+Files are written atomically: a temporary file beside the target, renamed on success.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import tempfile
+import textwrap
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from scalesearch.errors import ScalesearchError
+from scalesearch.pareto import mark_front, resolve_directions
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from plotly.graph_objects import Figure as PlotlyFigure
+
+#: Same text as ``scalesearch.cost.fvcore_count.FLOP_CONVENTION`` (a test keeps them equal);
+#: copied so that plotting does not import torch.
+FLOP_CONVENTION = "fvcore: 1 multiply-add = 1 flop, batch norm counted as in eval mode, batch 1"
+
+Frames = Mapping[str, pd.DataFrame] | pd.DataFrame
+Reference = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _Axis:
+    label: str
+    scale: float
+    unit: str
+    note: str = ""
+
+
+_AXES: dict[str, _Axis] = {
+    "flops": _Axis("FLOPs (billions)", 1e9, "G", FLOP_CONVENTION),
+    "params": _Axis("parameters (millions)", 1e6, "M"),
+    "activations": _Axis("activations (millions)", 1e6, "M"),
+    "latency_ms": _Axis("latency (ms)", 1.0, " ms"),
+    "accuracy": _Axis("accuracy (%)", 0.01, "%"),
+    "val_loss": _Axis("validation loss", 1.0, ""),
+    "duration_s": _Axis("training time (s)", 1.0, " s"),
+}
+
+_SYMBOLS = {
+    "alpha": "α",
+    "beta": "β",
+    "gamma": "γ",
+    "phi": "φ",
+    "width_mult": "w",
+    "depth_mult": "d",
+    "resolution": "r",
+}
+_GREY = "0.45"
+_BUDGET = "tab:red"
+
+
+def axis_info(column: str) -> tuple[str, float, str]:
+    """``(label, scale, unit)`` for a column: plotted value = raw value / scale."""
+    a = _AXES.get(column, _Axis(column, 1.0, ""))
+    return a.label, a.scale, a.unit
+
+
+def _axis_label(column: str) -> str:
+    a = _AXES.get(column, _Axis(column, 1.0, ""))
+    return f"{a.label}\n{a.note}" if a.note else a.label
+
+
+def format_cost(column: str, value: Any) -> str:
+    """A raw value in its column's display unit: ``4.2e9`` flops → ``"4.2G"``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    _, scale, unit = axis_info(column)
+    return f"{float(value) / scale:.3g}{unit}"
+
+
+# --------------------------------------------------------------------------- atomic files
+
+
+def _file_mode(target: Path) -> int:
+    """The mode a new file would get (mkstemp's files are 0600); an existing target keeps its own."""
+    if target.exists():
+        return target.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        if os.path.getsize(tmp) == 0:
+            raise ScalesearchError(f"refusing to write an empty file to {target}")
+        os.chmod(tmp, _file_mode(target))
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (UTF-8 for text) and return the path."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data, encoding="utf-8")
+        else:
+            tmp.write_bytes(data)
+    return Path(path)
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: float | None = None) -> Path:
+    """Save a matplotlib figure as ``.png``, ``.svg`` or ``.pdf``, atomically.
+
+    ``dpi`` defaults to the figure's own: labels are placed at that resolution, and text
+    widths change slightly with it (hinting), so keep it for the cleanest result. SVG text
+    stays text (``svg.fonttype: none``), so labels can be searched and selected.
+    """
+    target = Path(path)
+    fmt = target.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg", "pdf"):
+        raise ScalesearchError(f"a figure file must end in .png, .svg or .pdf, but got {target.name!r}")
+    import matplotlib
+
+    # SVG keeps its text as text (searchable, selectable) rather than glyph outlines.
+    with atomic_path(target) as tmp, matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(tmp, format=fmt, dpi=dpi or fig.dpi)
+    return target
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+_BOUND = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(<=|<|>=|>)\s*([-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*$")
+
+
+def budget_lines_from(budget: str | None) -> dict[str, float]:
+    """Numeric bounds of a budget string: ``"flops<=4.2e9,params<=30e6"`` → ``{"flops": 4.2e9, ...}``.
+
+    Clauses that are not ``column op number`` (e.g. relative to a canonical network) are skipped.
+    """
+    out: dict[str, float] = {}
+    for clause in re.split(r"[,;]|\band\b", budget or ""):
+        m = _BOUND.match(clause)
+        if m:
+            out[m.group(1)] = float(m.group(3))
+    return out
+
+
+def _frames(frames: Frames) -> dict[str, pd.DataFrame]:
+    if isinstance(frames, pd.DataFrame):
+        label = str(frames["run"].iloc[0]) if "run" in frames.columns and len(frames) else "run"
+        return {label: frames}
+    if not frames:
+        raise ScalesearchError("nothing to plot: no results tables were given")
+    return dict(frames)
+
+
+def _fmt_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_fmt_value(v) for v in value)
+    return str(value)
+
+
+def point_label(row: pd.Series, labels: Sequence[str]) -> str:
+    """``"α=1.2 β=1.1"``: the values of ``labels`` from the row's ``point`` (or its columns)."""
+    point = row.get("point")
+    point = point if isinstance(point, Mapping) else {}
+    parts = []
+    for name in labels:
+        value = point.get(name, row.get(name))
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            continue
+        parts.append(f"{_SYMBOLS.get(name, name)}={_fmt_value(value)}")
+    return " ".join(parts)
+
+
+def _ref_y(column: str, value: Any) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    value = float(value)
+    if column == "accuracy" and value > 1:
+        value /= 100.0
+    return value
+
+
+def _references(refs: Sequence[Reference]) -> list[tuple[str, float, float | None]]:
+    out = []
+    for ref in refs:
+        try:
+            out.append((str(ref["name"]), float(ref["x_value"]), ref.get("y_value")))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ScalesearchError(
+                f"a reference must be a dict with name, x_value and optional y_value, but got {ref!r}"
+            ) from err
+    return out
+
+
+def _use_log(values: Sequence[float], logx: bool | None) -> bool:
+    if logx is not None:
+        return bool(logx)
+    pos = [v for v in values if v > 0 and math.isfinite(v)]
+    return len(pos) > 1 and max(pos) / min(pos) > 30
+
+
+def _limits(
+    values: Sequence[float], log: bool, lo_pad: float = 0.06, hi_pad: float = 0.06
+) -> tuple[float, float]:
+    vals = [v for v in values if math.isfinite(v) and (v > 0 or not log)]
+    if not vals:
+        return (0.1, 10.0) if log else (0.0, 1.0)
+    lo, hi = min(vals), max(vals)
+    if log:
+        a, b = math.log10(lo), math.log10(hi)
+        span = max(b - a, 0.2)
+        return 10 ** (a - lo_pad * span), 10 ** (b + hi_pad * span)
+    span = hi - lo or max(abs(hi), 1.0) * 0.1
+    return lo - lo_pad * span, hi + hi_pad * span
+
+
+# --------------------------------------------------------------------------- label placement
+
+
+class _Placer:
+    """Greedy label placement: try candidate offsets, keep the first that overlaps nothing."""
+
+    def __init__(self, fig: Figure, ax: Axes, strict: list[tuple[Any, float]], soft: list[tuple[Any, float]]):
+        self.fig, self.ax = fig, ax
+        self.renderer = fig.canvas.get_renderer()
+        box = ax.get_window_extent(self.renderer)
+        self.inside = (box.x0 + 2, box.y0 + 2, box.x1 - 2, box.y1 - 2)
+        px = fig.dpi / 72.0
+        self.strict = self._boxes(strict, px)
+        self.soft = self._boxes(soft, px)
+        self.taken = np.zeros((0, 4))
+        self.pad = 1.5 * px  # text background pad; labels keep twice that apart
+        self.hidden = 0
+
+    @staticmethod
+    def _boxes(colls: list[tuple[Any, float]], px: float) -> np.ndarray:
+        rows = []
+        for coll, size in colls:
+            offsets = np.asarray(coll.get_offsets(), dtype=float)
+            if not len(offsets):
+                continue
+            pts = coll.get_offset_transform().transform(offsets)
+            r = math.sqrt(size) / 2 * px + 1
+            rows.append(np.column_stack([pts[:, 0] - r, pts[:, 1] - r, pts[:, 0] + r, pts[:, 1] + r]))
+        return np.vstack(rows) if rows else np.zeros((0, 4))
+
+    @staticmethod
+    def _hits(box: tuple[float, float, float, float], obstacles: np.ndarray) -> bool:
+        if not len(obstacles):
+            return False
+        x0, y0, x1, y1 = box
+        o = obstacles
+        return bool(((o[:, 0] < x1) & (o[:, 2] > x0) & (o[:, 1] < y1) & (o[:, 3] > y0)).any())
+
+    def place(
+        self, text: str | Sequence[str], xycoords: Any, candidates: list[dict[str, Any]], **style: Any
+    ) -> Any:
+        """Add a label at the first free candidate (each a dict with ``xy`` and annotate keywords).
+
+        ``text`` may list variants (e.g. one line, then two lines), tried in order at each
+        stage. Markers of dominated/pruned/over-budget trials are avoided when possible, then
+        may be covered; front points, references and other labels never are. Returns the
+        artist, or None when no candidate is free (counted in ``hidden``).
+        """
+        texts = [text] if isinstance(text, str) else list(text)
+        sizes: dict[tuple[str, float], tuple[float, float]] = {}
+        x0, y0, x1, y1 = self.inside
+        labels = self.taken
+        for markers in (np.vstack([self.strict, self.soft]), self.strict):
+            for variant in texts:
+                for cand in candidates:
+                    key = (variant, cand.get("rotation", 0))
+                    if key not in sizes:
+                        sizes[key] = self._size(variant, key[1], style)
+                    box = self._box(cand, xycoords, sizes[key])  # text plus its white background
+                    if not (box[0] >= x0 and box[1] >= y0 and box[2] <= x1 and box[3] <= y1):
+                        continue
+                    spaced = (box[0] - self.pad, box[1] - self.pad, box[2] + self.pad, box[3] + self.pad)
+                    if self._hits(box, markers) or self._hits(spaced, labels):
+                        continue
+                    leader = self._leader(cand["xy"], xycoords, box) if cand.get("arrow") else None
+                    if leader is not None and self._hits_points(leader, np.vstack([labels, self.strict])):
+                        continue
+                    self.taken = np.vstack([self.taken, box])
+                    if leader is not None:
+                        self.taken = np.vstack([self.taken, np.column_stack([leader - 2.0, leader + 2.0])])
+                    return self._annotate(variant, xycoords, cand, style)
+        self.hidden += 1
+        return None
+
+    def _annotate(self, text: str, xycoords: Any, cand: dict[str, Any], style: dict[str, Any]) -> Any:
+        cand = dict(cand)
+        arrow = cand.pop("arrow", False)
+        ann = self.ax.annotate(
+            text,
+            xycoords=xycoords,
+            textcoords="offset points",
+            annotation_clip=False,
+            arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6, "shrinkA": 1, "shrinkB": 3}
+            if arrow
+            else None,
+            **cand,
+            **style,
+        )
+        ann.set_in_layout(False)
+        return ann
+
+    def _size(self, text: str, rotation: float, style: dict[str, Any]) -> tuple[float, float]:
+        """Width and height (display units) of the text, measured once."""
+        from matplotlib.text import Text
+
+        probe = Text(
+            0, 0, text, rotation=rotation, figure=self.fig, **{k: v for k, v in style.items() if k != "bbox"}
+        )
+        bb = probe.get_window_extent(self.renderer)
+        return bb.width, bb.height
+
+    def _box(self, cand: dict[str, Any], xycoords: Any, size: tuple[float, float]) -> tuple[float, ...]:
+        """The display box of the text and its background for one candidate placement."""
+        trans = self.ax.transData if xycoords == "data" else xycoords
+        px, py = trans.transform(np.asarray(cand["xy"], dtype=float))
+        dx, dy = cand.get("xytext", (0, 0))
+        k = self.fig.dpi / 72.0
+        ax_, ay_ = px + dx * k, py + dy * k
+        w, h = size
+        left = {"left": ax_, "center": ax_ - w / 2, "right": ax_ - w}[cand.get("ha", "left")]
+        bottom = {"bottom": ay_, "center": ay_ - h / 2, "top": ay_ - h}[cand.get("va", "bottom")]
+        p = self.pad  # about the white background's padding
+        return (left - p, bottom - p, left + w + p, bottom + h + p)
+
+    def _leader(
+        self, xy: tuple[float, float], xycoords: Any, box: tuple[float, float, float, float]
+    ) -> np.ndarray:
+        """Sample points (display) of a leader line from the text box to its point, minus the point's marker."""
+        trans = self.ax.transData if xycoords == "data" else xycoords
+        px, py = trans.transform(np.asarray(xy, dtype=float))
+        qx, qy = min(max(px, box[0]), box[2]), min(max(py, box[1]), box[3])
+        length = math.hypot(qx - px, qy - py)
+        skip = 7 * self.fig.dpi / 72.0
+        if length <= skip:
+            return np.zeros((0, 2))
+        t = np.linspace(skip / length, 1.0, max(2, math.ceil(length / 2)))
+        return np.column_stack([px + t * (qx - px), py + t * (qy - py)])
+
+    @staticmethod
+    def _hits_points(pts: np.ndarray, obstacles: np.ndarray) -> bool:
+        if not len(pts) or not len(obstacles):
+            return False
+        o = obstacles[None, :, :]
+        p = pts[:, None, :]
+        inside = (
+            (p[..., 0] > o[..., 0])
+            & (p[..., 0] < o[..., 2])
+            & (p[..., 1] > o[..., 1])
+            & (p[..., 1] < o[..., 3])
+        )
+        return bool(inside.any())
+
+    def avoid_path(self, xy: np.ndarray, transform: Any, strict: bool = False) -> None:
+        """Treat a polyline (e.g. a front's step line) as a row of small obstacles."""
+        if len(xy) < 2:
+            return
+        pts = transform.transform(np.asarray(xy, dtype=float))
+        rows = []
+        for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:], strict=True):
+            n = max(2, math.ceil(math.hypot(x1 - x0, y1 - y0) / 3))
+            rows.append(np.column_stack([np.linspace(x0, x1, n), np.linspace(y0, y1, n)]))
+        seg = np.vstack(rows)
+        boxes = np.column_stack([seg - 1.5, seg + 1.5])
+        if strict:
+            self.strict = np.vstack([self.strict, boxes])
+        else:
+            self.soft = np.vstack([self.soft, boxes])
+
+
+def _variants(label: str) -> list[str]:
+    """A label on one line, then split over two lines (narrower, for crowded spots)."""
+    words = label.split(" ")
+    if len(words) < 2:
+        return [label]
+    half = (len(words) + 1) // 2
+    return [label, " ".join(words[:half]) + "\n" + " ".join(words[half:])]
+
+
+def _point_candidates(xy: tuple[float, float], toward: tuple[int, int] = (-1, 1)) -> list[dict[str, Any]]:
+    """Offsets around a point, close first, then farther with a leader line.
+
+    ``toward`` is the preferred quadrant (for a front: the better direction of x and y,
+    where no trial lies); the opposite side, where dominated trials crowd, comes last.
+    """
+    sx, sy = toward
+    dirs = [(sx, sy), (0, sy), (sx, 0), (-sx, sy), (sx, -sy), (-sx, 0), (0, -sy), (-sx, -sy)]
+    ha = {1: "left", 0: "center", -1: "right"}
+    va = {1: "bottom", 0: "center", -1: "top"}
+    out = []
+    for k, arrow in ((5, False), (14, True), (24, True), (36, True), (52, True), (72, True)):
+        for dx, dy in dirs:
+            scale = 1.3 if 0 in (dx, dy) else 1.0
+            out.append(
+                {
+                    "xy": xy,
+                    "xytext": (dx * k * scale, dy * k * scale),
+                    "ha": ha[dx],
+                    "va": va[dy],
+                    "arrow": arrow,
+                }
+            )
+    return out
+
+
+def _vline_candidates(x: float) -> list[dict[str, Any]]:
+    """Rotated label beside a vertical line (x in data, y in axes fraction), sliding down the line."""
+    out = []
+    for top in (0.985, 0.8, 0.62, 0.44, 0.26):
+        for dx, ha in ((3, "left"), (-3, "right")):
+            out.append({"xy": (x, top), "xytext": (dx, 0), "ha": ha, "va": "top", "rotation": 90})
+    return out
+
+
+def _hline_candidates(y: float) -> list[dict[str, Any]]:
+    """Label above or below a horizontal line (x in axes fraction, y in data)."""
+    out = []
+    for x, ha in ((0.99, "right"), (0.01, "left"), (0.5, "center")):
+        for dy, va in ((2, "bottom"), (-2, "top")):
+            out.append({"xy": (x, y), "xytext": (0, dy), "ha": ha, "va": va})
+    return out
+
+
+# --------------------------------------------------------------------------- matplotlib
+
+
+def _step_xy(fx: np.ndarray, fy: np.ndarray, where: str) -> np.ndarray:
+    """Vertices of a step line through the points (as ``Axes.step`` draws it)."""
+    pts = [(fx[0], fy[0])]
+    for (x0, y0), (x1, y1) in zip(
+        zip(fx[:-1], fy[:-1], strict=True), zip(fx[1:], fy[1:], strict=True), strict=True
+    ):
+        pts += [(x1, y0), (x1, y1)] if where == "post" else [(x0, y1), (x1, y1)]
+    return np.array(pts, dtype=float)
+
+
+def pareto_figure(
+    frames: Frames,
+    x: str = "flops",
+    y: str = "accuracy",
+    logx: bool | None = None,
+    references: Sequence[Reference] = (),
+    budget_lines: Mapping[str, float] | None = None,
+    labels: Sequence[str] = (),
+    directions: Mapping[str, str] | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] = (10.0, 6.0),
+    dpi: float = 150,
+) -> Figure:
+    """A matplotlib Figure of every trial of each run (label → results table) on ``x`` vs ``y``.
+
+    ``logx=None`` picks a log x axis when the x values span more than 30×. ``references``
+    are dicts ``{"name", "x_value", "y_value" (optional)}``; ``budget_lines`` maps a column
+    to its bound (drawn when the column is ``x`` or ``y``, listed otherwise); ``labels``
+    are the parameter names shown beside front points. Labels that find no free spot
+    are left out (the figure says how many); the HTML plot shows every point on hover.
+    """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    runs = _frames(frames)
+    dirs = {}
+    for df in runs.values():
+        dirs = resolve_directions(df, [x, y], directions)
+    budget_lines = dict(budget_lines or {})
+    refs = _references(references)
+    _, xs, _ = axis_info(x)
+    _, ys, _ = axis_info(y)
+    toward = (-1 if dirs[x] == "min" else 1, 1 if dirs[y] == "max" else -1)
+
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    colors = matplotlib.colormaps["tab10"].colors
+    strict: list[tuple[Any, float]] = []
+    soft: list[tuple[Any, float]] = []
+    handles: list[Any] = []
+    x_all: list[float] = []
+    y_all: list[float] = []
+    rug: list[tuple[np.ndarray, dict[str, Any]]] = []
+    steps: list[np.ndarray] = []
+    front_labels: list[tuple[float, float, str]] = []
+    seen: set[str] = set()
+    undrawn = 0
+
+    for i, (name, df) in enumerate(runs.items()):
+        color = colors[i % len(colors)]
+        m = mark_front(df, [x, y], directions)
+        xv = pd.to_numeric(m[x], errors="coerce").to_numpy(dtype=float) / xs
+        yv = pd.to_numeric(m[y], errors="coerce").to_numpy(dtype=float) / ys
+        has_x, has_y = np.isfinite(xv), np.isfinite(yv)
+        status = m["status"].to_numpy()
+        undrawn += int((~has_x & (status != "running")).sum())
+        x_all += list(xv[has_x])
+        y_all += list(yv[has_x & has_y])
+        dot = {"s": 20, "color": color, "alpha": 0.45, "linewidths": 0, "zorder": 2}
+        styles = {
+            "dominated": dot,
+            "missing": dot,
+            "pruned": {"s": 24, "facecolors": "none", "edgecolors": color, "linewidths": 0.9, "zorder": 2},
+            "over budget": {
+                "s": 26,
+                "facecolors": "none",
+                "edgecolors": _GREY,
+                "linewidths": 0.9,
+                "zorder": 2,
+            },
+            "failed": {"s": 26, "marker": "x", "color": _GREY, "linewidths": 0.9, "zorder": 2},
+        }
+        for st, style in styles.items():
+            sel = (status == st) & has_x
+            if not sel.any():
+                continue
+            seen.add(st)
+            if (sel & has_y).any():
+                soft.append((ax.scatter(xv[sel & has_y], yv[sel & has_y], **style), style["s"]))
+            if (sel & ~has_y).any():
+                rug.append((xv[sel & ~has_y], style))
+        front = (status == "front") & has_x & has_y
+        order = np.argsort(xv[front], kind="stable")
+        fx, fy = xv[front][order], yv[front][order]
+        if len(fx):
+            where = "post" if dirs[x] == "min" else "pre"
+            ax.step(fx, fy, where=where, color=color, lw=1.6, zorder=3)
+            steps.append(_step_xy(fx, fy, where))
+            strict.append(
+                (ax.scatter(fx, fy, s=44, color=color, edgecolors="black", linewidths=0.6, zorder=4), 44)
+            )
+            if labels:
+                rows = [r for _, r in m.loc[front].iloc[order].iterrows()]
+                front_labels += [(a, b, point_label(r, labels)) for a, b, r in zip(fx, fy, rows, strict=True)]
+        n_ok = int(np.isin(status, ["front", "dominated"]).sum())
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=color,
+                lw=1.6,
+                marker="o",
+                markersize=6,
+                markeredgecolor="black",
+                markeredgewidth=0.6,
+                label=f"{name}: front ({len(fx)} of {n_ok} complete)",
+            )
+        )
+
+    proxies = {
+        "dominated": Line2D(
+            [], [], ls="", marker="o", markersize=4.5, color="0.55", alpha=0.6, label="dominated"
+        ),
+        "pruned": Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            markersize=5,
+            markerfacecolor="none",
+            markeredgecolor="0.3",
+            label="pruned (stopped early)",
+        ),
+        "over budget": Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            markersize=5,
+            markerfacecolor="none",
+            markeredgecolor=_GREY,
+            label="over budget",
+        ),
+        "failed": Line2D([], [], ls="", marker="x", markersize=5, color=_GREY, label="failed"),
+    }
+    handles += [p for st, p in proxies.items() if st in seen]
+    y_name = axis_info(y)[0].split(" (")[0]
+    if rug:
+        handles.append(Line2D([], [], ls="", label=f"(bottom row: no {y_name})"))
+
+    # References and budgets, in plot units.
+    ref_pts = []
+    for n, rx, ry in refs:
+        ry = _ref_y(y, ry)
+        ref_pts.append((n, rx / xs, None if ry is None else ry / ys))
+    x_all += [rx for _, rx, _ in ref_pts]
+    y_all += [ry for _, _, ry in ref_pts if ry is not None]
+    bx = budget_lines[x] / xs if x in budget_lines else None
+    by = budget_lines[y] / ys if y in budget_lines else None
+    x_all += [bx] if bx is not None else []
+    y_all += [by] if by is not None else []
+
+    log = _use_log(x_all, logx)
+    if log:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_xlim(*_limits(x_all, log))
+    ax.set_ylim(
+        *_limits(
+            y_all or ([0.0, 100.0] if y == "accuracy" else []),
+            False,
+            lo_pad=0.16 if rug else 0.06,
+            hi_pad=0.08,
+        )
+    )
+    if not any(len(c.get_offsets()) for c in ax.collections) and not rug:
+        ax.text(
+            0.5,
+            0.5,
+            f"no trials with {x} and {y} values yet",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="0.4",
+        )
+    for vals, style in rug:
+        style = {k: v for k, v in style.items() if k != "alpha"}
+        soft.append(
+            (
+                ax.scatter(vals, np.full(len(vals), 0.03), transform=ax.get_xaxis_transform(), **style),
+                style["s"],
+            )
+        )
+
+    with_y = [(n, rx, ry) for n, rx, ry in ref_pts if ry is not None]
+    if with_y:
+        strict.append(
+            (
+                ax.scatter(
+                    [r[1] for r in with_y],
+                    [r[2] for r in with_y],
+                    marker="D",
+                    s=34,
+                    color="white",
+                    edgecolors="black",
+                    linewidths=1.0,
+                    zorder=5,
+                ),
+                34,
+            )
+        )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker="D",
+                markersize=5.5,
+                markerfacecolor="white",
+                markeredgecolor="black",
+                label="canonical network",
+            )
+        )
+    no_y = sorted(((n, rx) for n, rx, ry in ref_pts if ry is None), key=lambda r: r[1])
+    for _, rx in no_y:
+        ax.axvline(rx, color="0.35", ls=(0, (4, 3)), lw=0.9, zorder=1)
+    if no_y:
+        handles.append(
+            Line2D([], [], color="0.35", ls=(0, (4, 3)), lw=0.9, label="canonical network (cost only)")
+        )
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    if bx is not None:
+        ax.axvline(bx, color=_BUDGET, ls=(0, (6, 3)), lw=1.3, zorder=1)
+        ax.axvspan(*((bx, x1) if dirs[x] == "min" else (x0, bx)), color=_BUDGET, alpha=0.05, lw=0, zorder=0)
+    if by is not None:
+        ax.axhline(by, color=_BUDGET, ls=(0, (6, 3)), lw=1.3, zorder=1)
+        ax.axhspan(*((by, y1) if dirs[y] == "min" else (y0, by)), color=_BUDGET, alpha=0.05, lw=0, zorder=0)
+    if bx is not None or by is not None:
+        handles.append(
+            Line2D([], [], color=_BUDGET, ls=(0, (6, 3)), lw=1.3, label="budget bound (shaded: over)")
+        )
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+
+    ax.set_xlabel(_axis_label(x))
+    ax.set_ylabel(_axis_label(y))
+    ax.grid(True, which="major", color="0.9", lw=0.6)
+    ax.set_axisbelow(True)
+    ax.set_title(title or f"{y_name} vs {axis_info(x)[0].split(' (')[0]}: Pareto front")
+    legend = fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
+
+    # Freeze the layout, then place labels where they collide with nothing.
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    placer = _Placer(fig, ax, strict, soft)
+    for path in steps:
+        placer.avoid_path(path, ax.transData)
+    tag = {"fontsize": 7.5, "bbox": {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}}
+    if bx is not None:
+        text = f"budget: {x} ≤ {format_cost(x, budget_lines[x])}"
+        placer.place(text, ax.get_xaxis_transform(), _vline_candidates(bx), color=_BUDGET, **tag)
+    if by is not None:
+        text = f"budget: {y} ≤ {format_cost(y, budget_lines[y])}"
+        placer.place(text, ax.get_yaxis_transform(), _hline_candidates(by), color=_BUDGET, **tag)
+    for n, rx in no_y:
+        placer.place(n, ax.get_xaxis_transform(), _vline_candidates(rx), color="0.2", **tag)
+    for n, rx, ry in with_y:
+        placer.place(n, "data", _point_candidates((rx, ry), toward), color="black", fontweight="bold", **tag)
+    # Best y first, so that when space runs out the labels left out are the crowded low ones.
+    for fx_, fy_, text in sorted(front_labels, key=lambda t: -t[1] * toward[1]):
+        if text:
+            placer.place(_variants(text), "data", _point_candidates((fx_, fy_), toward), color="0.1", **tag)
+
+    notes = [f"{name} ≤ {format_cost(name, v)}" for name, v in budget_lines.items() if name not in (x, y)]
+    notes = ["other budget bounds: " + ", ".join(notes)] if notes else []
+    if undrawn:
+        notes.append(f"{undrawn} trial(s) without a {x} value not drawn")
+    if placer.hidden:
+        notes.append(f"{placer.hidden} label(s) left out to avoid overlap (all are in the HTML plot)")
+    if notes:
+        lb = legend.get_window_extent(placer.renderer).transformed(fig.transFigure.inverted())
+        width = max(20, int(lb.width * fig.get_figwidth() * 72 / 4.0))
+        fig.text(
+            lb.x0 + 0.005,
+            lb.y0 - 0.02,
+            "\n".join(textwrap.fill(n, width) for n in notes),
+            fontsize=7,
+            color="0.3",
+            va="top",
+            ha="left",
+        )
+    return fig
+
+
+# --------------------------------------------------------------------------- plotly
+
+
+def _hover(row: pd.Series, run: str, x: str, y: str) -> str:
+    """Hover text (plotly's HTML subset; user strings escaped): the trial, its point and costs."""
+    lines = [f"<b>{escape(run)}</b> trial #{row.get('number', row.name)} ({row['status']})"]
+    point = row.get("point")
+    if isinstance(point, Mapping) and point:
+        items = [escape(f"{k}={_fmt_value(v)}") for k, v in point.items() if v is not None]
+        lines += [", ".join(items[i : i + 4]) for i in range(0, len(items), 4)]
+    costs = []
+    for col in dict.fromkeys([x, y, "accuracy", "flops", "params", "activations", "latency_ms"]):
+        if col in row and pd.notna(row[col]) and not isinstance(row[col], (str, Mapping)):
+            costs.append(f"{col}={format_cost(col, row[col])}")
+    lines.append(", ".join(costs))
+    if row.get("violations"):
+        lines.append(f"over budget: {escape(str(row['violations']))}")
+    return "<br>".join(lines)
+
+
+def pareto_plotly(
+    frames: Frames,
+    x: str = "flops",
+    y: str = "accuracy",
+    logx: bool | None = None,
+    references: Sequence[Reference] = (),
+    budget_lines: Mapping[str, float] | None = None,
+    labels: Sequence[str] = (),
+    directions: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> PlotlyFigure:
+    """The content of :func:`pareto_figure` as an interactive plotly figure (hover shows each trial)."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+
+    runs = _frames(frames)
+    budget_lines = dict(budget_lines or {})
+    refs = _references(references)
+    _, xs, _ = axis_info(x)
+    _, ys, _ = axis_info(y)
+    fig = go.Figure()
+    palette = qualitative.D3
+    x_all: list[float] = []
+    symbols = {
+        "dominated": ("circle", None),
+        "missing": ("circle", None),
+        "pruned": ("circle-open", None),
+        "over budget": ("circle-open", "grey"),
+        "failed": ("x-thin-open", "grey"),
+    }
+    has_rug = False
+    for i, (name, df) in enumerate(runs.items()):
+        color = palette[i % len(palette)]
+        m = mark_front(df, [x, y], directions)
+        m["_x"] = pd.to_numeric(m[x], errors="coerce") / xs
+        m["_y"] = pd.to_numeric(m[y], errors="coerce") / ys
+        m = m.loc[m["_x"].notna() & (m["status"] != "running")]
+        x_all += list(m["_x"])
+        for st, (symbol, grey) in symbols.items():
+            part = m.loc[m["status"] == st]
+            if part.empty:
+                continue
+            hover = [_hover(r, name, x, y) for _, r in part.iterrows()]
+            on = part["_y"].notna().to_numpy()
+            marker = {"symbol": symbol, "color": grey or color, "size": 7, "line": {"width": 1.2}}
+            opacity = 0.5 if st in ("dominated", "missing") else 0.9
+            if on.any():
+                fig.add_trace(
+                    go.Scatter(
+                        x=part["_x"][on],
+                        y=part["_y"][on],
+                        mode="markers",
+                        marker=marker,
+                        opacity=opacity,
+                        name=f"{name}: {st}",
+                        legendgroup=name,
+                        hovertext=np.array(hover)[on],
+                        hoverinfo="text",
+                    )
+                )
+            if (~on).any():
+                has_rug = True
+                fig.add_trace(
+                    go.Scatter(
+                        x=part["_x"][~on],
+                        y=[0.03] * int((~on).sum()),
+                        yaxis="y2",
+                        mode="markers",
+                        marker=marker,
+                        opacity=opacity,
+                        name=f"{name}: {st} (no {y})",
+                        legendgroup=name,
+                        hovertext=np.array(hover)[~on],
+                        hoverinfo="text",
+                    )
+                )
+        front = m.loc[m["status"] == "front"].sort_values("_x", kind="stable")
+        if not front.empty:
+            shape = "hv" if resolve_directions(df, [x], directions)[x] == "min" else "vh"
+            text = [point_label(r, labels) for _, r in front.iterrows()] if labels else None
+            fig.add_trace(
+                go.Scatter(
+                    x=front["_x"],
+                    y=front["_y"],
+                    mode="lines+markers+text" if labels else "lines+markers",
+                    line={"shape": shape, "color": color, "width": 2},
+                    name=f"{name}: front",
+                    legendgroup=name,
+                    marker={"color": color, "size": 9, "line": {"color": "black", "width": 1}},
+                    text=text,
+                    textposition=["top left" if j % 2 else "bottom right" for j in range(len(front))],
+                    textfont={"size": 10},
+                    hovertext=[_hover(r, name, x, y) for _, r in front.iterrows()],
+                    hoverinfo="text",
+                )
+            )
+
+    with_y, levels = [], []
+    for n, rx, ry in sorted(refs, key=lambda r: r[1]):
+        ry = _ref_y(y, ry)
+        x_all.append(rx / xs)
+        costs = f"{x}={format_cost(x, rx)}" + ("" if ry is None else f", {y}={format_cost(y, ry)}")
+        if ry is not None:
+            with_y.append((n, rx / xs, ry / ys, costs))
+            continue
+        fig.add_vline(x=rx / xs, line={"dash": "dash", "color": "grey", "width": 1})
+        levels.append((n, rx / xs, costs))
+    if with_y:
+        fig.add_trace(
+            go.Scatter(
+                x=[r[1] for r in with_y],
+                y=[r[2] for r in with_y],
+                mode="markers+text",
+                name="canonical networks",
+                text=[r[0] for r in with_y],
+                textposition="middle right",
+                marker={
+                    "symbol": "diamond",
+                    "size": 9,
+                    "color": "white",
+                    "line": {"color": "black", "width": 1.5},
+                },
+                hovertext=[f"<b>{r[0]}</b> (canonical)<br>{r[3]}" for r in with_y],
+                hoverinfo="text",
+            )
+        )
+    log = _use_log(x_all + [v / xs for k, v in budget_lines.items() if k == x], logx)
+    for j, (n, rx, costs) in enumerate(levels):
+        fig.add_annotation(
+            x=math.log10(rx) if log else rx,
+            y=1 - 0.18 * (j % 4),
+            xref="x",
+            yref="paper",
+            text=n,
+            textangle=-90,
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            font={"size": 10, "color": "#333"},
+            hovertext=f"{n} (canonical)<br>{costs}",
+            bgcolor="rgba(255,255,255,0.7)",
+        )
+    for col, value in budget_lines.items():
+        text = f"budget: {col} ≤ {format_cost(col, value)}"
+        if col == x:
+            # Shapes take data values; annotations on a log axis take log10 (plotly.py#2580).
+            fig.add_vline(x=value / xs, line={"dash": "dash", "color": "crimson", "width": 1.5})
+            fig.add_annotation(
+                x=math.log10(value / xs) if log else value / xs,
+                y=0.06,
+                xref="x",
+                yref="paper",
+                text=text,
+                textangle=-90,
+                showarrow=False,
+                xanchor="right",
+                yanchor="bottom",
+                font={"size": 11, "color": "crimson"},
+                bgcolor="rgba(255,255,255,0.7)",
+            )
+        elif col == y:
+            fig.add_hline(
+                y=value / ys,
+                line={"dash": "dash", "color": "crimson", "width": 1.5},
+                annotation_text=text,
+                annotation_font_color="crimson",
+            )
+    other = [f"{c} ≤ {format_cost(c, v)}" for c, v in budget_lines.items() if c not in (x, y)]
+    xlabel = _axis_label(x).replace("\n", "<br><sup>") + ("</sup>" if "\n" in _axis_label(x) else "")
+    ylabel = _axis_label(y).replace("\n", "<br><sup>") + ("</sup>" if "\n" in _axis_label(y) else "")
+    head = title or f"{axis_info(y)[0].split(' (')[0]} vs {axis_info(x)[0].split(' (')[0]}: Pareto front"
+    if other:
+        head += f"<br><sup>other budget bounds: {', '.join(other)}</sup>"
+    fig.update_layout(
+        title=head,
+        template="plotly_white",
+        hovermode="closest",
+        height=620,
+        xaxis={"title": xlabel, "type": "log" if log else "linear"},
+        yaxis={"title": ylabel},
+        legend={"font": {"size": 11}},
+    )
+    if has_rug:
+        fig.update_layout(yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True})
+    return fig
+
+
+def pareto_html(frames: Frames, path: str | os.PathLike[str], **kwargs: Any) -> Path:
+    """Write :func:`pareto_plotly` (same arguments) as a self-contained HTML file (plotly.js inline)."""
+    fig = pareto_plotly(frames, **kwargs)
+    return write_atomic(path, fig.to_html(include_plotlyjs=True, full_html=True))
