@@ -291,5 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m scalesearch.cli`: use the imported module, whose registry is filled
+    from scalesearch.cli import main as _main
+
+    sys.exit(_main())

@@ -101,17 +101,22 @@ def _counted(study: optuna.Study) -> int:
     return n
 
 
+def _params(t: FrozenTrial) -> dict[str, Any]:
+    """A trial's parameters; a WAITING (enqueued) trial keeps them as fixed params."""
+    return dict(t.params) or dict(t.system_attrs.get("fixed_params", {}))
+
+
 def _enqueue_grid(study: optuna.Study, space: SearchSpace, limit: int | None) -> int:
+    """Queue the grid points no trial has taken yet; returns how many trials wait to run."""
     grid = space.grid()
     if not grid:
         raise ExperimentError(f"the grid of stage space {dict(space.search)} is empty after its constraints")
-    existing = {_key(t.params) for t in study.get_trials(deepcopy=False)}
-    queued = sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    existing = {_key(_params(t)) for t in study.get_trials(deepcopy=False)}
     total = len(grid) if limit is None else min(limit, len(grid))
-    todo = [g for g in grid[:total] if _key(g) not in existing]
-    for values in todo:
-        study.enqueue_trial(values, skip_if_exists=True)
-    return len(todo) + queued
+    for values in grid[:total]:
+        if _key(values) not in existing:
+            study.enqueue_trial(values, skip_if_exists=True)
+    return sum(1 for _ in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
 def _key(params: Mapping[str, Any]) -> tuple:

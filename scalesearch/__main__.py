@@ -1,0 +1,7 @@
+"""``python -m scalesearch`` is the ``scalesearch`` command."""
+
+import sys
+
+from scalesearch.cli import main
+
+sys.exit(main())
