@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,23 +23,47 @@ class FvcoreCounts:
     unsupported: dict[str, int] = field(default_factory=dict)
 
 
+def _combined_handles() -> dict[str, Callable[[list[Any], list[Any]], Counter[str]]]:
+    """fvcore's FLOP and activation handles merged, so one trace yields both counts.
+
+    Each handle returns ``Counter({"flops": f, "activations": a})``; ``by_operator()`` then
+    sums each key over the graph exactly as the two separate analyses would.
+    """
+    from fvcore.nn.activation_count import _DEFAULT_SUPPORTED_OPS as ACT_OPS
+    from fvcore.nn.flop_count import _DEFAULT_SUPPORTED_OPS as FLOP_OPS
+
+    def merged(kind: str) -> Callable[[list[Any], list[Any]], Counter[str]]:
+        def handle(inputs: list[Any], outputs: list[Any]) -> Counter[str]:
+            out: Counter[str] = Counter()
+            for key, table in (("flops", FLOP_OPS), ("activations", ACT_OPS)):
+                if kind in table:
+                    value = table[kind](inputs, outputs)
+                    out[key] += sum(value.values()) if isinstance(value, Counter) else value
+            return out
+
+        return handle
+
+    return {kind: merged(kind) for kind in {*FLOP_OPS, *ACT_OPS}}
+
+
 def count(model: nn.Module, resolution: int, channels: int = 3) -> FvcoreCounts:
-    """Trace ``model`` in eval mode on one real ``channels``x``resolution``² image."""
-    from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
+    """Trace ``model`` once in eval mode on one real ``channels``x``resolution``² image.
+
+    Totals equal ``FlopCountAnalysis(...).total()`` and ``ActivationCountAnalysis(...).total()``.
+    """
+    from fvcore.nn.jit_analysis import JitModelAnalysis
 
     was_training = model.training
     model.eval()
     try:
         x = torch.zeros(1, channels, resolution, resolution)
         with torch.no_grad():
-            flops = FlopCountAnalysis(model, x)
-            flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-            total = int(flops.total())
-            unsupported = dict(sorted(flops.unsupported_ops().items()))
-            acts = ActivationCountAnalysis(model, x)
-            acts.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-            activations = int(acts.total())
+            analysis = JitModelAnalysis(model, x).set_op_handle(**_combined_handles())
+            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            totals = analysis.by_operator()
+            unsupported = dict(sorted(analysis.unsupported_ops().items()))
     finally:
         model.train(was_training)
     params = sum(p.numel() for p in model.parameters())
-    return FvcoreCounts(params=params, flops=total, activations=activations, unsupported=unsupported)
+    return FvcoreCounts(params=params, flops=int(totals["flops"]), activations=int(totals["activations"]),
+                        unsupported=unsupported)
