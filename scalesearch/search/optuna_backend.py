@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from scalesearch.experiment import Experiment, SearchSpace, Stage
 from scalesearch.progress import Progress
 from scalesearch.space import Choice, Domain, Float, Int
 from scalesearch.trial import Evaluator, Rejected, constraint_value
+
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 HEARTBEAT_S = 10
