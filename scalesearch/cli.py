@@ -264,6 +264,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import scalesearch.cli_plots  # noqa: F401  (registers pareto and report)
+    import scalesearch.cli_ray  # noqa: F401  (registers submit and jobs)
     import scalesearch.cli_run  # noqa: F401  (registers run/results/... commands)
 
     parser = argparse.ArgumentParser(

@@ -194,7 +194,10 @@ def _fmt_value(value: Any) -> str:
 def point_label(row: pd.Series, labels: Sequence[str]) -> str:
     """``"α=1.2 β=1.1"``: the values of ``labels`` from the row's ``point`` (or its columns)."""
     point = row.get("point")
-    point = point if isinstance(point, Mapping) else {}
+    point = dict(point) if isinstance(point, Mapping) else {}
+    values = row.get("values")
+    if isinstance(values, Mapping):  # searched values (e.g. alpha, beta, gamma) that derive the point
+        point = {**point, **values}
     parts = []
     for name in labels:
         value = point.get(name, row.get(name))

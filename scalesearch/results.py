@@ -28,6 +28,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2, default=str)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

@@ -70,14 +70,14 @@ def stage_space(stage: Stage, exp: Experiment, results: pd.DataFrame) -> SearchS
 
 
 def write_meta(run_dir: Path, exp: Experiment, backend: str, storage: str, studies: list[dict[str, str]],
-               source: str | None, overrides: list[str]) -> dict[str, Any]:
+               source: str | None, overrides: list[str], num_classes: int | None = None) -> dict[str, Any]:
     stages = exp.all_stages()
     meta = {
         "name": exp.name, "backend": backend, "storage": storage, "studies": studies,
         "family": exp.family, "free": sorted({n for s in stages for n in s.space.search}),
         "budget": parse_budget(exp.budget).text if exp.budget else "",
         "objectives": dict(exp.objectives), "resolution": exp.evaluation.resolution,
-        "dataset": exp.evaluation.dataset, "references": list(exp.references),
+        "dataset": exp.evaluation.dataset, "num_classes": num_classes, "references": list(exp.references),
         "experiment_file": source, "overrides": overrides,
         "evaluation": dataclasses.asdict(exp.evaluation), "options": exp.options,
         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -106,11 +106,14 @@ def run_optuna(exp: Experiment, run_dir: Path, storage_url: str | None = None, t
         storage = ob.storage_for(url)
         stages = exp.all_stages()
         studies = [{"stage": s.name, "study": ob.study_name(exp, s)} for s in stages]
-        write_meta(run_dir, exp, "optuna", url, studies, source, list(overrides or []))
+        data: dict[int, Any] = {}  # loaded once, shared by the stages
+        num_classes = Evaluator(exp, stages[0].space, budget, data).num_classes
+        write_meta(run_dir, exp, "optuna", url, studies, source, list(overrides or []), num_classes)
         for stage in stages:
             space = stage_space(stage, exp, load_results(run_dir))
-            check_feasible(exp, space, budget, Evaluator(exp, space, budget))
-            ob.run_stage(exp, stage, space, budget, storage, owns, trials, progress)
+            evaluator = Evaluator(exp, space, budget, data)
+            check_feasible(exp, space, budget, evaluator)
+            ob.run_stage(exp, stage, space, budget, storage, owns, trials, progress, evaluator)
         results = load_results(run_dir)
     finally:
         lock.release()

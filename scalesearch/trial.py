@@ -51,7 +51,8 @@ class Evaluator:
     experiment: Experiment
     space: SearchSpace
     budget: Budget
-    _data: dict[int, Any] = field(default_factory=dict, repr=False)
+    loaded: dict[int, Any] = field(default_factory=dict, repr=False)
+    """Datasets loaded so far, by resolution (may be shared between evaluators)."""
 
     def base_values(self) -> dict[str, Any]:
         """Run-level fixed values: the evaluation resolution and the dataset's class count."""
@@ -62,13 +63,13 @@ class Evaluator:
         return self.data(self.experiment.evaluation.resolution).num_classes
 
     def data(self, resolution: int) -> Any:
-        if resolution not in self._data:
+        if resolution not in self.loaded:
             from scalesearch.train.data import load_dataset
 
             ev = self.experiment.evaluation
-            self._data[resolution] = load_dataset(ev.dataset, root=ev.data_root, resolution=resolution,
+            self.loaded[resolution] = load_dataset(ev.dataset, root=ev.data_root, resolution=resolution,
                                                   seed=ev.seed)
-        return self._data[resolution]
+        return self.loaded[resolution]
 
     def prepare(self, values: Mapping[str, Any]) -> Prepared:
         """Validate, cost and budget-check searched ``values``; raises Rejected."""

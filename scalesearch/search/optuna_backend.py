@@ -135,6 +135,7 @@ def run_stage(
     owns_storage: bool,
     trials_cap: int | None,
     progress: Progress,
+    evaluator: Evaluator | None = None,
 ) -> optuna.Study:
     """Run one stage to completion (or to its trial cap); returns the study."""
     directions = list(exp.objectives.values())
@@ -157,7 +158,7 @@ def run_stage(
         if cap is None:
             raise ExperimentError(f"stage {stage.name}: a {stage.strategy} search needs a trial count (--trials N)")
         remaining = max(0, cap - _counted(study))
-    evaluator = Evaluator(exp, space, budget)
+    evaluator = evaluator or Evaluator(exp, space, budget)
     progress.stage(stage.name, done=_counted(study), total=_counted(study) + remaining)
     if remaining == 0:
         return study

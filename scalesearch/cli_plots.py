@@ -1,0 +1,136 @@
+"""Commands over finished runs: pareto (figures) and report (one HTML page)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from scalesearch.cli import _args, command
+from scalesearch.errors import ScalesearchError, UsageError
+
+AXES = ("flops", "params", "latency_ms", "activations", "accuracy", "val_loss", "duration_s")
+
+
+def _load(run_dirs: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Results tables by run label, and the runs' metadata; a clear error when nothing finished."""
+    from scalesearch.results import load_results, load_run_meta
+
+    frames, metas = {}, []
+    for d in run_dirs:
+        meta = load_run_meta(d)
+        df = load_results(d)
+        if not (df["state"] == "COMPLETE").any():
+            raise ScalesearchError(f"run {d} has no finished trials yet (states: "
+                                   f"{', '.join(sorted(set(df['state']))) or 'none'})")
+        label = meta["name"] if meta["name"] not in frames else f"{meta['name']} ({d})"
+        frames[label] = df
+        metas.append(meta)
+    return frames, metas
+
+
+def _budget(text: str | None):
+    from scalesearch.budget import parse_budget
+
+    return parse_budget(text) if text else None
+
+
+def _budget_lines(budget: Any, x: str, y: str) -> dict[str, float]:
+    if budget is None:
+        return {}
+    return {b.metric: b.value for b in budget.bounds if b.metric in (x, y) and b.op in ("<=", "<")}
+
+
+def _check(budget: Any):
+    if budget is None:
+        return None
+    return lambda row: budget.check({m: row.get(m) for m in budget.metrics}).feasible
+
+
+def _pareto_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--x", default="flops", help=f"cost column: one of {', '.join(AXES[:4])}")
+    p.add_argument("--y", default="accuracy", help="metric column (default accuracy)")
+    p.add_argument("--logx", action="store_true", help="logarithmic x axis")
+    p.add_argument("--budget", help="draw these bounds, e.g. flops<=1.05*efficientnet_b0")
+    p.add_argument("--out", default="pareto.png", help="output .png, .svg or .html (plotly, interactive)")
+
+
+@command("pareto", "Pareto front of one or more runs, canonical networks drawn in")
+@_args(_pareto_args)
+def cmd_pareto(args: argparse.Namespace) -> int:
+    from scalesearch.pareto import best_under_budget
+    from scalesearch.references import as_markers, reference_costs
+
+    for axis in (args.x, args.y):
+        if axis not in AXES:
+            raise UsageError(f"unknown column {axis!r}; valid columns: {', '.join(AXES)}")
+    out = Path(args.out)
+    if out.suffix not in (".png", ".svg", ".html"):
+        raise UsageError(f"--out must end in .png, .svg or .html, but got {out}")
+    budget = _budget(args.budget)
+    frames, metas = _load(args.run_dirs)
+    if budget is not None:
+        for label, df in frames.items():
+            best_under_budget(df, _check(budget))  # raises when no trial meets the budget
+    refs = as_markers([r for m in metas for r in reference_costs(m)], args.x)
+    labels = sorted({n for m in metas for n in m.get("free", [])})
+    kwargs = dict(x=args.x, y=args.y, logx=True if args.logx else None, references=refs,
+                  budget_lines=_budget_lines(budget, args.x, args.y), labels=labels)
+    if out.suffix == ".html":
+        from scalesearch.plots import pareto_html
+
+        pareto_html(frames, out, **kwargs)
+    else:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from scalesearch.plots import pareto_figure, save_figure
+
+        save_figure(pareto_figure(frames, **kwargs), out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="output HTML (default RUN_DIR/report.html)")
+    p.add_argument("--x", default="flops", help="cost column of the plot")
+    p.add_argument("--budget", help="budget for the best point (default: the run's own)")
+    p.add_argument("--samples", type=int, default=2000, help="points screened for the cost landscape")
+
+
+@command("report", "one self-contained HTML page about a run")
+@_args(_report_args)
+def cmd_report(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from scalesearch.references import reference_costs
+    from scalesearch.report import render_report
+
+    if args.x not in AXES[:4]:
+        raise UsageError(f"unknown column {args.x!r}; valid columns: {', '.join(AXES[:4])}")
+    frames, metas = _load([args.run_dir])
+    df, meta = next(iter(frames.values())), metas[0]
+    budget = _budget(args.budget or meta.get("budget") or None)
+    refs = [{**r, "x_value": r[args.x], "y_value": None} for r in reference_costs(meta)]
+
+    def landscape() -> dict[str, Any] | None:
+        from scalesearch.registry import get_family
+        from scalesearch.screen import screen
+
+        if budget is None or "latency_ms" in budget.metrics:
+            return None
+        fam = get_family(meta["family"])
+        fixed = {"resolution": meta["resolution"]} if meta.get("resolution") else {}
+        result = screen(fam, budget, args.samples, fixed)
+        return {"screened": result.screened, "feasible": result.feasible,
+                "space": f"{fam.name} default search domains at {meta.get('resolution')} px",
+                "budget": budget.text}
+
+    out = Path(args.out or Path(args.run_dir) / "report.html")
+    meta = {**meta, "budget": budget.text if budget else ""}
+    render_report(df, meta, refs, out, budget_check=_check(budget), landscape=landscape, x=args.x)
+    print(f"wrote {out}")
+    return 0
