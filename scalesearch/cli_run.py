@@ -82,4 +82,18 @@ def cmd_results(args: argparse.Namespace) -> int:
             "s": r["duration_s"],
         })
     print(table(shown))
+    summary = _summary(meta, df)
+    if summary:
+        print("\n" + summary)
     return 0
+
+
+def _summary(meta: dict, df) -> str | None:
+    """The experiment's own summary, when its file is still where the run found it."""
+    from scalesearch.experiment import apply_overrides, load_experiment
+
+    source = meta.get("experiment_file")
+    if not source or not Path(source).exists() or df.empty:
+        return None
+    exp = apply_overrides(load_experiment(source), meta.get("overrides") or [])
+    return exp.summarize(df, exp) if exp.summarize else None

@@ -135,6 +135,8 @@ class Experiment:
     options: dict[str, Any] = field(default_factory=dict)
     references: Sequence[str] = ()
     description: str = ""
+    summarize: Callable[[Any, Experiment], str] | None = None
+    """``summarize(results, experiment)``: text printed after a run and by ``scalesearch results``."""
 
     def __post_init__(self) -> None:
         self.validate()

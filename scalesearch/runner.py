@@ -117,6 +117,8 @@ def run_optuna(exp: Experiment, run_dir: Path, storage_url: str | None = None, t
         results = load_results(run_dir)
     finally:
         lock.release()
+    if exp.summarize is not None and not results.empty:
+        print(exp.summarize(results, exp))
     counts = results["state"].value_counts().to_dict() if not results.empty else {}
     progress.close(f"{exp.name}: {len(results)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
                    f"results: scalesearch results {run_dir}")

@@ -1,0 +1,76 @@
+"""Screening, fail-fast feasibility and budget solving on the analytic path."""
+
+import time
+
+import pytest
+
+from scalesearch.budget import parse_budget
+from scalesearch.errors import BudgetError, PointError
+from scalesearch.registry import get_family
+from scalesearch.screen import ensure_feasible, screen, solve
+from scalesearch.space import Choice, Int
+
+
+def test_screen_counts_feasible_points_and_orders_extremes():
+    wrn = get_family("wrn")
+    r = screen(wrn, parse_budget("params<=5M"), 500, seed=1)
+    assert r.screened == 500 and 0 < r.feasible < 500
+    assert all(s.feasible == (s.record.params <= 5e6) for s in r.points)
+    assert r.cheapest.record.params == min(s.record.params for s in r.points)
+    assert r.dearest.record.params == max(s.record.params for s in r.points)
+    assert r.cheapest_feasible.feasible
+
+
+def test_fixed_values_are_kept_while_screening():
+    r = screen(get_family("wrn"), parse_budget(None), 50, fixed={"depth": 16})
+    assert {s.record.point["depth"] for s in r.points} == {16}
+
+
+def test_infeasible_budget_fails_fast_with_the_cheapest_cost():
+    wrn = get_family("wrn")
+    start = time.perf_counter()
+    with pytest.raises(BudgetError) as err:
+        ensure_feasible(wrn, parse_budget("params<=1000"), domains=wrn.space.search_domains())
+    assert time.perf_counter() - start < 30
+    text = str(err.value)
+    assert "no point of the wrn space can meet the budget params<=1000" in text
+    assert "params=" in text and "depth" in text  # names the cheapest point and its cost
+
+
+def test_feasible_budget_returns_a_witness():
+    wrn = get_family("wrn")
+    hit = ensure_feasible(wrn, parse_budget("params<=1M"), domains={"widen_factor": Int(1, 12)},
+                          fixed={"depth": 16})
+    assert hit is not None and hit.record.params <= 1e6
+
+
+@pytest.mark.parametrize(("c", "d"), [(2, 40), (4, 24), (8, 14), (32, 4)])
+def test_solve_reproduces_the_resnext_table(c, d):
+    resnet = get_family("resnet")
+    target = resnet.complexity({"depth": 50}).params
+    sol = solve(resnet, {"depth": 50, "cardinality": c}, "bottleneck_width", "params", target)
+    assert sol.value == d
+    assert abs(sol.relative_error) < 0.025
+
+
+def test_solve_a_continuous_parameter_by_bisection():
+    eff = get_family("efficientnet")
+    target = eff.complexity({"width_mult": 1.4}).flops
+    sol = solve(eff, {}, "width_mult", "flops", target)
+    assert eff.complexity({"width_mult": sol.value}).flops == sol.achieved
+    assert abs(sol.relative_error) < 0.02
+
+
+def test_solve_rejects_bad_requests():
+    wrn = get_family("wrn")
+    with pytest.raises(PointError, match="no parameter 'k'"):
+        solve(wrn, {}, "k", "params", 1e6)
+    with pytest.raises(PointError, match="cannot be both fixed"):
+        solve(wrn, {"depth": 16}, "depth", "params", 1e6)
+    with pytest.raises(BudgetError, match="matches params, flops or activations"):
+        solve(wrn, {}, "depth", "latency_ms", 1.0)
+
+
+def test_screen_with_explicit_domains():
+    r = screen(get_family("wrn"), parse_budget("flops<=1G"), 40, domains={"depth": Choice((10, 16))})
+    assert {s.record.point["depth"] for s in r.points} <= {10, 16}
