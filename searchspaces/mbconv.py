@@ -1,0 +1,200 @@
+"""MobileNetV2 (Sandler et al., 2018) generalised: inverted residual (MBConv) blocks.
+
+A stride-2 3x3 stem, then the stages of :data:`STAGES` (t, c, n, s): ``n`` inverted residual
+blocks of ``c`` output channels, expansion ``t``, the first with stride ``s``. A block is a 1x1
+expansion (when t != 1), a 3x3 depthwise convolution (both BN + ReLU6) and a linear 1x1
+projection + BN, with an identity shortcut when the stride is 1 and the widths agree. A 1x1
+convolution to ``last_channel``, global average pooling, dropout and a linear classifier close
+the network. Widths use torchvision's rounding (:func:`~searchspaces.rounding.make_divisible`),
+so every point has exactly the parameters of ``torchvision.models.MobileNetV2`` built with the
+same width multiplier and stage table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor, nn
+
+from scalesearch.cost.analytic import Counts, Tally
+from scalesearch.family import Canonical, Family, Reference
+from scalesearch.space import Float, Int, Param, Point, Space, Table
+from searchspaces.rounding import make_divisible, round_repeats
+
+STAGES = Table(
+    columns=("t", "c", "n", "s"),
+    rows=(
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ),
+)
+"""MobileNetV2's stage table (paper Table 2): expansion t, channels c, blocks n, first stride s."""
+
+STEM_CHANNELS = 32
+LAST_CHANNEL = 1280
+TUNED_EXPANSION = 6
+"""Stages whose table t equals this take the ``expand_ratio`` parameter instead."""
+
+
+def stem_channels(width_mult: float) -> int:
+    return make_divisible(STEM_CHANNELS * width_mult, 8)
+
+
+def last_channel(width_mult: float) -> int:
+    """Width of the final 1x1 convolution: never narrowed below 1280 (torchvision's rule)."""
+    return make_divisible(LAST_CHANNEL * max(1.0, width_mult), 8)
+
+
+def blocks(p: Point) -> Iterator[tuple[int, int, int, float]]:
+    """Every inverted residual block of a point as ``(c_in, c_out, stride, expand_ratio)``."""
+    c_in = stem_channels(p["width_mult"])
+    for t, c, n, s in STAGES.rows:
+        ratio = p["expand_ratio"] if t == TUNED_EXPANSION else t
+        c_out = make_divisible(c * p["width_mult"], 8)
+        for i in range(round_repeats(n, p["depth_mult"])):
+            yield c_in, c_out, s if i == 0 else 1, ratio
+            c_in = c_out
+
+
+class ConvBNReLU6(nn.Sequential):
+    """Conv (no bias) + BN + ReLU6, laid out as torchvision's ``Conv2dNormActivation``."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU6(inplace=True),
+        )
+
+    @staticmethod
+    def complexity(
+        t: Tally, c_in: int, c_out: int, size: int, kernel: int = 3, stride: int = 1, groups: int = 1
+    ) -> int:
+        size = t.conv(c_in, c_out, size, kernel, stride, groups=groups)
+        t.bn(c_out, size)
+        return size
+
+
+def hidden_channels(c_in: int, expand_ratio: float) -> int:
+    return int(round(c_in * expand_ratio))
+
+
+class InvertedResidual(nn.Module):
+    """[1x1 expand] -> 3x3 depthwise -> 1x1 linear projection, identity shortcut if shapes agree."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, expand_ratio: float) -> None:
+        super().__init__()
+        hidden = hidden_channels(c_in, expand_ratio)
+        self.use_res_connect = stride == 1 and c_in == c_out
+        layers: list[nn.Module] = [ConvBNReLU6(c_in, hidden, kernel=1)] if expand_ratio != 1 else []
+        layers += [
+            ConvBNReLU6(hidden, hidden, stride=stride, groups=hidden),
+            nn.Conv2d(hidden, c_out, 1, 1, 0, bias=False),
+            nn.BatchNorm2d(c_out),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+    @staticmethod
+    def complexity(t: Tally, c_in: int, c_out: int, stride: int, expand_ratio: float, size: int) -> int:
+        hidden = hidden_channels(c_in, expand_ratio)
+        if expand_ratio != 1:
+            ConvBNReLU6.complexity(t, c_in, hidden, size, kernel=1)
+        size = ConvBNReLU6.complexity(t, hidden, hidden, size, stride=stride, groups=hidden)
+        t.conv(hidden, c_out, size, 1)
+        t.bn(c_out, size)
+        return size
+
+
+class MobileNetV2(nn.Module):
+    """Module names and init follow ``torchvision.models.MobileNetV2`` (state dicts interchange)."""
+
+    def __init__(self, p: Point) -> None:
+        super().__init__()
+        plan = list(blocks(p))
+        features: list[nn.Module] = [ConvBNReLU6(3, plan[0][0], stride=2)]
+        features += [InvertedResidual(*block) for block in plan]
+        features.append(ConvBNReLU6(plan[-1][1], last_channel(p["width_mult"]), kernel=1))
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=p["dropout"]), nn.Linear(last_channel(p["width_mult"]), p["num_classes"])
+        )
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
+        return self.classifier(torch.flatten(x, 1))
+
+
+def build(p: Point) -> nn.Module:
+    return MobileNetV2(p)
+
+
+def complexity(p: Point) -> Counts:
+    t = Tally()
+    plan = list(blocks(p))
+    size = ConvBNReLU6.complexity(t, 3, plan[0][0], p["resolution"], stride=2)
+    for block in plan:
+        size = InvertedResidual.complexity(t, *block, size)
+    last = last_channel(p["width_mult"])
+    size = ConvBNReLU6.complexity(t, plan[-1][1], last, size, kernel=1)
+    t.adaptive_avgpool(last, size)
+    t.linear(last, p["num_classes"])
+    return t.counts()
+
+
+SPACE = Space(
+    name="mbconv",
+    params=(
+        Param("width_mult", Float(0.1, 4.0), 1.0, "alpha: width multiplier of every layer (rounded to 8s)"),
+        Param("depth_mult", Float(0.1, 4.0), 1.0, "blocks per stage = ceil(n * depth_mult)"),
+        Param(
+            "expand_ratio", Float(1.0, 10.0), 6.0, "t of every stage whose table t is 6 (all but the first)"
+        ),
+        Param("dropout", Float(0.0, 0.9), 0.2, "dropout before the classifier"),
+        Param(
+            "resolution",
+            Int(32, 1024),
+            224,
+            "input image side in pixels (>= 32: the network downsamples 32x)",
+        ),
+        Param("num_classes", Int(1, 100_000), 1000, "classifier outputs"),
+    ),
+)
+
+FAMILY = Family(
+    name="mbconv",
+    summary="MobileNetV2 inverted residual blocks: width multiplier, depth multiplier, expansion ratio",
+    space=SPACE,
+    build_fn=build,
+    complexity_fn=complexity,
+    canonical=(
+        Canonical(
+            "mobilenet_v2",
+            {},
+            Reference(
+                "torchvision 0.29.1 mobilenet_v2(), fvcore 0.1.5 FlopCountAnalysis eval mode on 1x3x224x224",
+                params=3_504_872,
+                flops=314_193_216,
+                paper_params="3.4M",
+                paper_flops="300M",
+            ),
+        ),
+    ),
+)
