@@ -116,3 +116,49 @@ def test_sigkill_mid_trial_loses_no_finished_work(tmp_path):
     after = {n: done for n, s, done in _states(db) if s == "COMPLETE"}
     for n, done in before.items():
         assert after[n] == done  # finished trials were not re-run
+
+
+def test_tpe_with_pruning_reports_every_epoch(tmp_path):
+    import optuna
+
+    exp = tiny_experiment(tmp_path / "tiny.py", strategy="tpe", trials=3, epochs=2)
+    text = exp.read_text().replace('pruner="none"', 'pruner="median"')
+    exp.write_text(text)
+    out = cli("run", str(exp), "--out", str(tmp_path / "run"))
+    assert out.returncode == 0, out.stderr
+    study = optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'run' / 'study.db'}")
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert done and all(sorted(t.intermediate_values) == [1, 2] for t in done)
+
+
+def test_nsga2_two_objectives(tmp_path):
+    exp = tiny_experiment(tmp_path / "tiny.py", strategy="nsga2", trials=3)
+    exp.write_text(exp.read_text().replace('pruner="none",', 'pruner="none", '
+                                           'objectives={"accuracy": "maximize", "flops": "minimize"},'))
+    out = cli("run", str(exp), "--out", str(tmp_path / "run"))
+    assert out.returncode == 0, out.stderr
+    rows = cli_json("results", str(tmp_path / "run"))
+    assert len(rows) == 3 and all(r["flops"] > 0 for r in rows)
+
+
+def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
+    exp = tiny_experiment(tmp_path / "tiny.py")
+    out = cli("run", str(exp), "--out", str(tmp_path / "run"), "--set", "lr=1e9", "--trials", "2")
+    assert out.returncode == 0, out.stderr
+    rows = cli_json("results", str(tmp_path / "run"))
+    assert [r["state"] for r in rows] == ["FAIL", "FAIL"]
+    assert all("nan" in r["error"].lower() or "inf" in r["error"].lower() for r in rows)
+
+
+def test_two_workers_share_one_storage_url_without_repeating_a_point(tmp_path):
+    exp = tiny_experiment(tmp_path / "tiny.py", epochs=2)
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    procs = [subprocess.Popen([sys.executable, "-m", "scalesearch", "run", str(exp), "--storage", url,
+                               "--out", str(tmp_path / f"w{i}")], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=400)
+        assert p.returncode == 0, err
+    rows = cli_json("results", str(tmp_path / "w0"))
+    complete = sorted((r["values"]["widen_factor"], r["values"]["dropout"]) for r in rows if r["state"] == "COMPLETE")
+    assert complete == [(1, 0.0), (1, 0.1), (2, 0.0), (2, 0.1)]

@@ -167,6 +167,12 @@ def run_stage(
         values = {name: suggest(trial, name, d) for name, d in space.search.items()}
         trial.set_user_attr("stage", stage.name)
         trial.set_user_attr("family", space.family)
+        if stage.strategy == "grid":
+            twin = _taken_by_other(study, trial.number, values)
+            if twin is not None:  # two workers queued the same grid point at once
+                trial.set_user_attr("verdict", "duplicate")
+                trial.set_user_attr("violations", [f"duplicate of trial {twin}"])
+                raise optuna.TrialPruned(f"grid point already taken by trial {twin}")
         start = time.perf_counter()
         try:
             prepared = evaluator.prepare(values)
@@ -214,6 +220,16 @@ def run_stage(
 
     study.optimize(objective, n_trials=remaining, catch=(Exception,), callbacks=[after])
     return study
+
+
+def _taken_by_other(study: optuna.Study, number: int, values: Mapping[str, Any]) -> int | None:
+    """The number of another trial (running or finished) of this grid point, if any."""
+    key = _key(values)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)):
+        if t.number != number and _key(t.params) == key and t.user_attrs.get("verdict") != "duplicate":
+            if t.state != TrialState.RUNNING or t.number < number:
+                return t.number
+    return None
 
 
 def _best_value(study: optuna.Study) -> float | None:
