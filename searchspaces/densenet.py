@@ -279,6 +279,7 @@ SPACE = Space(
             Int(1, 256),
             None,
             "k: channels each dense layer adds (default 32 imagenet, 12 cifar)",
+            search=Int(8, 48, step=4),
         ),
         Param(
             "block_config",
@@ -292,9 +293,11 @@ SPACE = Space(
             None,
             "stem output channels (default 64 imagenet; 2k for cifar)",
         ),
-        Param("bn_size", Int(1, 16), 4, "bottleneck width factor: the 1x1 conv outputs bn_size * k channels"),
+        Param("bn_size", Int(1, 16), 4, "bottleneck width factor: the 1x1 conv outputs bn_size * k channels",
+              search=Choice((2, 4))),
         Param(
-            "compression", Float(0.1, 1.0), 0.5, "theta: a transition keeps floor(channels * theta) channels"
+            "compression", Float(0.1, 1.0), 0.5, "theta: a transition keeps floor(channels * theta) channels",
+            search=Float(0.3, 1.0, step=0.1),
         ),
         Param("dropout", Float(0.0, 0.9), 0.0, "dropout after each dense layer (torchvision drop_rate)"),
         Param(

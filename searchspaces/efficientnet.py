@@ -280,14 +280,17 @@ SPACE = Space(
     name="efficientnet",
     params=(
         Param(
-            "width_mult", Float(0.1, 4.0), 1.0, "w = beta**phi: channels scale as make_divisible(c * w, 8)"
+            "width_mult", Float(0.1, 4.0), 1.0, "w = beta**phi: channels scale as make_divisible(c * w, 8)",
+            search=Float(0.5, 2.0, step=0.05),
         ),
-        Param("depth_mult", Float(0.1, 6.0), 1.0, "d = alpha**phi: blocks per stage = ceil(n * d)"),
+        Param("depth_mult", Float(0.1, 6.0), 1.0, "d = alpha**phi: blocks per stage = ceil(n * d)",
+              search=Float(0.5, 3.1, step=0.1)),
         Param(
             "resolution",
             Int(32, 1024),
             224,
             "r = gamma**phi * 224: input side in pixels (>= 32: downsampled 32x)",
+            search=Int(128, 600, step=8),
         ),
         Param("dropout", Float(0.0, 0.9), 0.2, "dropout before the classifier"),
         Param(

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from scalesearch.cost.analytic import Counts, Tally
 from scalesearch.family import Canonical, Family, Reference
-from scalesearch.space import Float, Int, Param, Point, Space, Table
+from scalesearch.space import Choice, Float, Int, Param, Point, Space, Table
 from searchspaces.rounding import make_divisible, round_repeats
 
 STAGES = Table(
@@ -162,10 +162,13 @@ def complexity(p: Point) -> Counts:
 SPACE = Space(
     name="mbconv",
     params=(
-        Param("width_mult", Float(0.1, 4.0), 1.0, "alpha: width multiplier of every layer (rounded to 8s)"),
-        Param("depth_mult", Float(0.1, 4.0), 1.0, "blocks per stage = ceil(n * depth_mult)"),
+        Param("width_mult", Float(0.1, 4.0), 1.0, "alpha: width multiplier of every layer (rounded to 8s)",
+              search=Float(0.35, 1.4, step=0.05)),
+        Param("depth_mult", Float(0.1, 4.0), 1.0, "blocks per stage = ceil(n * depth_mult)",
+              search=Float(0.5, 2.0, step=0.25)),
         Param(
-            "expand_ratio", Float(1.0, 10.0), 6.0, "t of every stage whose table t is 6 (all but the first)"
+            "expand_ratio", Float(1.0, 10.0), 6.0, "t of every stage whose table t is 6 (all but the first)",
+            search=Choice((1.0, 2.0, 3.0, 4.0, 6.0, 8.0)),
         ),
         Param("dropout", Float(0.0, 0.9), 0.2, "dropout before the classifier"),
         Param(
@@ -173,6 +176,7 @@ SPACE = Space(
             Int(32, 1024),
             224,
             "input image side in pixels (>= 32: the network downsamples 32x)",
+            search=Choice((96, 128, 160, 192, 224)),
         ),
         Param("num_classes", Int(1, 100_000), 1000, "classifier outputs"),
     ),
