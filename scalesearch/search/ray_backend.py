@@ -1,0 +1,766 @@
+"""Ray Tune backend: every stage of an experiment as one Tune run on a Ray cluster.
+
+- Space: the stage's domains through :mod:`scalesearch.search.tune_space` (nothing lost).
+  grid → the constrained grid as a list of points; random → points drawn up front from the
+  Tune space with the experiment's seed; tpe/nsga2 → Optuna's samplers through
+  ``OptunaSearch`` with a define-by-run space built by the Optuna backend's ``suggest()``.
+- Budgets: :class:`BudgetFilter` wraps the searcher and checks each suggested point with
+  ``Evaluator.prepare`` on the driver before Tune schedules it; a rejected point is written
+  to ``trials.jsonl`` (PRUNED, with its verdict and violations) and never launched.
+- Schedulers: pruner asha → ASHA, hyperband → async HyperBand, median → median stopping,
+  all on the per-epoch value of the first objective (single-objective runs only).
+- Results: :class:`RecordTrials` (a Tune callback on the driver) appends one record per
+  trial to ``RUN_DIR/trials.jsonl`` as it finishes, the same keys as the Optuna backend's.
+  Each record is keyed by (stage, number); a number is never written twice.
+- Resume: Tune's experiment state lives under ``RUN_DIR/ray/<study>``; re-running restores
+  it (``Tuner.restore(..., resume_errored=True)``) with the searcher's state.
+- Faults: ``FailureConfig(max_failures=3)`` retries a trial whose worker or node died.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import pickle
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from ray.tune.callback import Callback as _CallbackBase
+from ray.tune.search import Searcher as _SearcherBase
+
+from scalesearch.budget import Budget, parse_budget
+from scalesearch.errors import ExperimentError, ScalesearchError, UsageError
+from scalesearch.experiment import Experiment, SearchSpace, Stage
+from scalesearch.progress import Progress
+from scalesearch.results import COST_COLUMNS, load_results, write_json_atomic
+from scalesearch.runner import check_feasible, stage_space, write_meta
+from scalesearch.space import point_key
+from scalesearch.trial import Evaluator, Prepared, Rejected, constraint_value
+
+NUMBER_KEY = "_scalesearch_number"
+RESULT_KEY = "scalesearch"
+STAGE_STATE = "scalesearch_stage.json"  # the stage's trial count, and whether it finished
+MAX_FAILURES = 3
+
+
+# --------------------------------------------------------------------------- stage context
+
+
+@dataclasses.dataclass
+class StageRun:
+    """What the searcher, the callback and the trainable share about one stage (picklable)."""
+
+    exp: Experiment
+    stage: str
+    space: SearchSpace
+    budget: Budget
+    run_dir: str
+    total: int
+    cpus_per_trial: float = 1.0
+    _evaluator: Evaluator | None = dataclasses.field(default=None, repr=False)
+    _cache: dict[str, Prepared | Rejected] = dataclasses.field(default_factory=dict, repr=False)
+    _records: Records | None = dataclasses.field(default=None, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_evaluator=None, _cache={}, _records=None)  # data and file state stay local
+        return state
+
+    @property
+    def evaluator(self) -> Evaluator:
+        if self._evaluator is None:
+            self._evaluator = Evaluator(self.exp, self.space, self.budget)
+        return self._evaluator
+
+    @property
+    def records(self) -> Records:
+        if self._records is None:
+            self._records = Records.at(Path(self.run_dir) / "trials.jsonl")
+        return self._records
+
+    def prepare(self, values: Mapping[str, Any]) -> Prepared:
+        """``Evaluator.prepare`` with a small cache (the define-by-run space and the filter both ask)."""
+        key = point_key(values)
+        if key not in self._cache:
+            if len(self._cache) > 256:
+                self._cache.clear()
+            try:
+                self._cache[key] = self.evaluator.prepare(values)
+            except Rejected as rej:
+                self._cache[key] = rej
+        found = self._cache[key]
+        if isinstance(found, Rejected):
+            raise found
+        return found
+
+
+# --------------------------------------------------------------------------- records
+
+
+class Records:
+    """``trials.jsonl``: one JSON record per line, appended and flushed as each trial ends.
+
+    A (stage, number) is written once; only a FAIL record (a trial Tune gave up on) is
+    replaced, when a resumed run finishes that trial after all.
+    """
+
+    _open: dict[str, Records] = {}
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._states: dict[tuple[str, int], str] | None = None
+
+    @classmethod
+    def at(cls, path: Path) -> Records:
+        """The one Records of ``path`` in this process (the searcher and the callback share it)."""
+        key = str(path.resolve())
+        if key not in cls._open:
+            cls._open[key] = cls(path)
+        return cls._open[key]
+
+    def reload(self) -> None:
+        self._states = None
+
+    def _load(self) -> dict[tuple[str, int], str]:
+        if self._states is None:
+            self._states = {}
+            if self.path.exists():
+                for line in self.path.read_text().splitlines():
+                    try:
+                        r = json.loads(line)
+                        self._states[(r["stage"], int(r["number"]))] = r["state"]
+                    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                        continue  # a line cut short by a crash
+        return self._states
+
+    def has(self, stage: str, number: int) -> bool:
+        return (stage, number) in self._load()
+
+    def numbers(self, stage: str) -> set[int]:
+        return {n for s, n in self._load() if s == stage}
+
+    def write(self, record: dict[str, Any]) -> bool:
+        """Append ``record``; False when its number is already recorded (and not a FAIL to replace)."""
+        states = self._load()
+        key = (record["stage"], int(record["number"]))
+        if key in states:
+            if states[key] != "FAIL" or record["state"] == "FAIL":
+                return False
+            self._replace(key, record)
+        else:
+            line = json.dumps(record, default=_json_default, allow_nan=True)
+            with open(self.path, "a+b") as f:
+                if f.tell() > 0:  # a line cut short by a crash must not swallow this one
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        line = "\n" + line
+                f.write((line + "\n").encode())
+                f.flush()
+                os.fsync(f.fileno())
+        states[key] = record["state"]
+        return True
+
+    def _replace(self, key: tuple[str, int], record: dict[str, Any]) -> None:
+        lines = []
+        for line in self.path.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if (r["stage"], int(r["number"])) != key:
+                lines.append(line)
+        lines.append(json.dumps(record, default=_json_default))
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, self.path)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def make_record(stage: str, number: int, state: str, values: Mapping[str, Any], *, family: str,
+                point: Mapping[str, Any] | None = None, costs: Mapping[str, Any] | None = None,
+                verdict: str | None = None, violations: list[str] | None = None,
+                metrics: Mapping[str, float] | None = None, error: str | None = None,
+                duration_s: float | None = None, pruned_at_epoch: int | None = None) -> dict[str, Any]:
+    """A results record with the keys of :func:`scalesearch.results.record_from_optuna`."""
+    costs = costs or {}
+    return {
+        "stage": stage, "number": number, "state": state, "values": dict(values),
+        "point": dict(point) if point is not None else None, "family": family,
+        **{c: costs.get(c) for c in COST_COLUMNS},
+        "verdict": verdict, "violations": list(violations or []), "metrics": dict(metrics or {}),
+        "error": error, "duration_s": duration_s, "pruned_at_epoch": pruned_at_epoch,
+    }
+
+
+def rejected_record(ctx: StageRun, number: int, values: Mapping[str, Any], rej: Rejected,
+                    duration_s: float | None = None) -> dict[str, Any]:
+    return make_record(ctx.stage, number, "PRUNED", values, family=ctx.space.family, point=rej.point,
+                       costs=rej.costs, verdict=rej.kind, violations=rej.reasons, duration_s=duration_s)
+
+
+# --------------------------------------------------------------------------- searchers
+
+
+class PointList(_SearcherBase):
+    """Suggests a fixed list of points in order (the constrained grid, or random draws made up front)."""
+
+    def __init__(self, points: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.points = [dict(p) for p in points]
+        self.next = 0
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.next >= len(self.points):
+            return _SearcherBase.FINISHED
+        number = self.next
+        self.next += 1
+        return {**self.points[number], NUMBER_KEY: number}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        pass
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump({"points": self.points, "next": self.next}, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        self.points, self.next = state["points"], state["next"]
+
+
+class DefineByRun:
+    """The Optuna define-by-run space of a stage: ``suggest()`` per active domain, budget as constraint."""
+
+    def __init__(self, ctx: StageRun) -> None:
+        self.ctx = ctx
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        from scalesearch.search.optuna_backend import suggest
+        from scalesearch.search.tune_space import is_active
+
+        values: dict[str, Any] = {}
+        for name, domain in self.ctx.space.search.items():
+            if is_active(self.ctx.space, name, values):
+                values[name] = suggest(trial, name, domain)
+        try:
+            self.ctx.prepare(values)
+            trial.set_user_attr("constraint", 0.0)
+        except Rejected as rej:
+            trial.set_user_attr("constraint", constraint_value(rej.reasons))
+        return {NUMBER_KEY: trial.number}
+
+
+class BudgetFilter(_SearcherBase):
+    """Checks every suggested point against the budget before Tune schedules it.
+
+    A rejected point is recorded (PRUNED, with its reasons) and reported back to the inner
+    searcher as pruned; the filter then asks again. Every suggestion consumes one trial
+    number, so a stage never exceeds its trial count and rejection cannot loop forever.
+    """
+
+    def __init__(self, searcher: Any, ctx: StageRun, metric: str | list[str] | None = None,
+                 mode: str | list[str] | None = None) -> None:
+        super().__init__(metric=metric, mode=mode)
+        self.searcher = searcher  # the name Tune's state saving follows through wrappers
+        self.ctx = ctx
+        self.epochs = ctx.exp.evaluation.epochs
+        self._inner: dict[str, str] = {}
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # configured at construction
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        from scalesearch.search.tune_space import to_values
+
+        attempt = 0
+        while True:
+            inner_id = f"{trial_id}-{attempt}"
+            attempt += 1
+            config = self.searcher.suggest(inner_id)
+            if config is None or config == _SearcherBase.FINISHED:
+                return config
+            config = dict(config)
+            number = int(config.pop(NUMBER_KEY))
+            if number >= self.ctx.total:
+                self.searcher.on_trial_complete(inner_id, None, error=True)
+                return _SearcherBase.FINISHED
+            if self.ctx.records.has(self.ctx.stage, number):  # recorded before a driver restart
+                self.searcher.on_trial_complete(inner_id, None, error=True)
+                continue
+            values = to_values(self.ctx.space, config)
+            start = time.perf_counter()
+            try:
+                self.ctx.prepare(values)
+            except Rejected as rej:
+                self.ctx.records.write(rejected_record(self.ctx, number, values, rej,
+                                                       time.perf_counter() - start))
+                _say(f"[{self.ctx.stage}] trial {number} PRUNED before launch ({rej.kind}): {rej}")
+                self.searcher.on_trial_complete(inner_id, None, error=False)
+                continue
+            self._inner[trial_id] = inner_id
+            return {**config, NUMBER_KEY: number}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        inner_id = self._inner.get(trial_id)
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        if inner_id is not None and all(m in result for m in metrics):
+            self.searcher.on_trial_result(inner_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        inner_id = self._inner.pop(trial_id, None)
+        if inner_id is None:
+            return
+        payload = _payload(result)
+        if error or payload.get("error") or payload.get("verdict", "feasible") != "feasible":
+            self.searcher.on_trial_complete(inner_id, None, error=True)
+        elif int(payload.get("epoch") or 0) < self.epochs:  # stopped early by the scheduler
+            self.searcher.on_trial_complete(inner_id, None, error=False)
+        else:
+            self.searcher.on_trial_complete(inner_id, result, error=False)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"inner": dict(self._inner)}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._inner = dict(state.get("inner", {}))
+
+    def save(self, checkpoint_path: str) -> None:
+        self.searcher.save(checkpoint_path)
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.searcher.restore(checkpoint_path)
+
+
+def optuna_search_class() -> type:
+    """Tune's OptunaSearch, saving its state with cloudpickle (the space and sampler hold closures)."""
+    import ray.cloudpickle as cloudpickle
+    from ray.tune.search.optuna import OptunaSearch
+
+    class CloudpickledOptunaSearch(OptunaSearch):
+        def save(self, checkpoint_path: str) -> None:
+            with open(checkpoint_path, "wb") as f:
+                cloudpickle.dump(self.__dict__.copy(), f)
+
+        def restore(self, checkpoint_path: str) -> None:
+            with open(checkpoint_path, "rb") as f:
+                self.__dict__.update(cloudpickle.load(f))
+
+    return CloudpickledOptunaSearch
+
+
+def _payload(result: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not result or RESULT_KEY not in result:
+        return {}
+    try:
+        return json.loads(result[RESULT_KEY])
+    except (TypeError, json.JSONDecodeError):
+        return {}
+
+
+def make_searcher(ctx: StageRun, stage: Stage, seed: int) -> BudgetFilter:
+    """The stage's searcher, wrapped by the budget filter."""
+    exp = ctx.exp
+    names = list(exp.objectives)
+    modes = ["max" if d == "maximize" else "min" for d in exp.objectives.values()]
+    metric: str | list[str] = names if exp.multi_objective else names[0]
+    mode: str | list[str] = modes if exp.multi_objective else modes[0]
+    if stage.strategy == "grid":
+        from scalesearch.search.tune_space import grid_points
+
+        points = grid_points(ctx.space, ctx.total)
+        if not points:
+            raise ExperimentError(f"the grid of stage space {dict(ctx.space.search)} is empty after its constraints")
+        inner: Any = PointList(points)
+    elif stage.strategy == "random":
+        import numpy as np
+
+        from scalesearch.search.tune_space import sample, to_tune
+
+        param_space = to_tune(ctx.space)
+        rng = np.random.default_rng(seed)
+        inner = PointList([sample(param_space, rng) for _ in range(ctx.total)])
+    else:
+        import optuna
+
+        from scalesearch.search.optuna_backend import _sampler
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        inner = optuna_search_class()(space=DefineByRun(ctx), metric=metric, mode=mode,
+                                      sampler=_sampler(stage, seed))
+    return BudgetFilter(inner, ctx, metric, mode)
+
+
+def make_scheduler(exp: Experiment) -> Any:
+    """ASHA / async HyperBand / median stopping on the first objective per epoch; None otherwise."""
+    if exp.multi_objective or exp.pruner == "none" or exp.evaluation.epochs < 2:
+        return None
+    from ray.tune.schedulers import ASHAScheduler, AsyncHyperBandScheduler, MedianStoppingRule
+
+    name, direction = next(iter(exp.objectives.items()))
+    mode = "max" if direction == "maximize" else "min"
+    epochs = exp.evaluation.epochs
+    if exp.pruner == "asha":
+        return ASHAScheduler(time_attr="epoch", metric=name, mode=mode, max_t=epochs, grace_period=1,
+                             reduction_factor=3)
+    if exp.pruner == "hyperband":
+        brackets = max(1, min(3, int(math.log(epochs, 3)) + 1))
+        return AsyncHyperBandScheduler(time_attr="epoch", metric=name, mode=mode, max_t=epochs,
+                                       grace_period=1, reduction_factor=3, brackets=brackets)
+    return MedianStoppingRule(time_attr="epoch", metric=name, mode=mode, grace_period=1,
+                              min_samples_required=2)
+
+
+# --------------------------------------------------------------------------- trainable (on the workers)
+
+
+def run_trial(config: dict[str, Any], ctx: StageRun) -> None:
+    """Train one point on a worker, reporting every epoch; failures are reported, not raised."""
+    from ray import tune
+
+    from scalesearch.search.tune_space import to_values
+
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, int(round(ctx.cpus_per_trial))))
+    except Exception:  # pragma: no cover - torch missing on a worker fails below with a clear error
+        pass
+    start = time.perf_counter()
+    values = to_values(ctx.space, config)
+    evaluator = Evaluator(ctx.exp, ctx.space, ctx.budget)
+    base: dict[str, Any] = {"values": values, "family": ctx.space.family, "node": os.uname().nodename}
+    try:
+        prepared = evaluator.prepare(values)
+    except Rejected as rej:
+        tune.report({"epoch": 0, RESULT_KEY: json.dumps({**base, "verdict": rej.kind, "violations": rej.reasons,
+                                                         "point": rej.point, "costs": rej.costs}, default=str)})
+        return
+    base.update(point=prepared.point, costs=prepared.costs, verdict="feasible")
+    state = {"epoch": 0, "metrics": {}}
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        state.update(epoch=epoch, metrics=metrics)
+        objectives = dict(zip(ctx.exp.objectives, evaluator.objective_values(prepared, metrics), strict=True))
+        payload = {**base, "metrics": metrics, "epoch": epoch, "duration_s": time.perf_counter() - start}
+        tune.report({**objectives, "epoch": epoch, RESULT_KEY: json.dumps(payload, default=str)})
+
+    try:
+        evaluator.train(prepared, on_epoch)
+    except Exception as err:  # recorded as FAIL with its reason; not retried (it would fail again)
+        payload = {**base, "metrics": state["metrics"], "epoch": state["epoch"],
+                   "duration_s": time.perf_counter() - start, "error": f"{type(err).__name__}: {err}"}
+        tune.report({"epoch": state["epoch"], RESULT_KEY: json.dumps(payload, default=str)})
+
+
+def trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.config.get(NUMBER_KEY, 'x')}_{trial.trial_id}"
+
+
+# --------------------------------------------------------------------------- callback (on the driver)
+
+
+class RecordTrials(_CallbackBase):
+    """Writes each finished Tune trial to ``trials.jsonl`` and prints one line about it."""
+
+    def __init__(self, ctx: StageRun) -> None:
+        self.ctx = ctx
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        _say(f"[{self.ctx.stage}] trial {trial.config.get(NUMBER_KEY)} failed on its worker "
+             f"({_error_text(trial)}); retrying ({trial.num_failures}/{MAX_FAILURES})")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial, None)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial, f"gave up after {trial.num_failures} failure(s): {_error_text(trial)}")
+
+    def _record(self, trial: Any, system_error: str | None) -> None:
+        from scalesearch.search.tune_space import to_values
+
+        ctx = self.ctx
+        number = int(trial.config[NUMBER_KEY])
+        values = to_values(ctx.space, trial.config)
+        p = _payload(trial.last_result)
+        epoch = int(p.get("epoch") or 0)
+        if not p.get("point"):
+            try:
+                prepared = ctx.prepare(values)
+                p.setdefault("point", prepared.point)
+                p.setdefault("costs", prepared.costs)
+                p.setdefault("verdict", "feasible")
+            except Rejected as rej:
+                p.update(point=rej.point, costs=rej.costs, verdict=rej.kind, violations=rej.reasons)
+        error = system_error or p.get("error")
+        pruned_at = None
+        if error:
+            state = "FAIL"
+        elif p.get("verdict") != "feasible":
+            state = "PRUNED"
+        elif epoch < ctx.exp.evaluation.epochs:
+            state, pruned_at = "PRUNED", epoch
+        else:
+            state = "COMPLETE"
+        record = make_record(ctx.stage, number, state, values, family=ctx.space.family, point=p.get("point"),
+                             costs=p.get("costs"), verdict=p.get("verdict"), violations=p.get("violations"),
+                             metrics=p.get("metrics"), error=error, duration_s=p.get("duration_s"),
+                             pruned_at_epoch=pruned_at)
+        if ctx.records.write(record):
+            shown = ", ".join(f"{k}={_fmt(v)}" for k, v in (p.get("metrics") or {}).items()
+                              if k in ("accuracy", "val_loss"))
+            _say(f"[{ctx.stage}] trial {number} {state}{' at epoch ' + str(pruned_at) if pruned_at else ''} "
+                 f"{_fmt_values(values)}{' ' + shown if shown else ''}{' — ' + error if error else ''}")
+
+
+def _error_text(trial: Any) -> str:
+    """The last line of a failed trial's traceback that names an error."""
+    text = ""
+    try:
+        if trial.error_file and os.path.exists(trial.error_file):
+            text = Path(trial.error_file).read_text()
+        else:
+            text = str(trial.get_error() or "")
+    except Exception:
+        pass
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    named = [ln for ln in lines if "Error" in ln or "error" in ln]
+    return (named or lines or ["unknown error"])[-1][:300]
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _fmt_values(values: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _stage_total(stage: Stage, space: SearchSpace, trials_cap: int | None) -> int:
+    caps = [x for x in (stage.trials, trials_cap) if x is not None]
+    cap = min(caps) if caps else None
+    if stage.strategy == "grid":
+        size = len(space.grid())
+        return size if cap is None else min(cap, size)
+    if cap is None:
+        raise ExperimentError(f"stage {stage.name}: a {stage.strategy} search needs a trial count (--trials N)")
+    return cap
+
+
+def _register_by_value() -> None:
+    """Ship experiment files' modules by value: the workers do not have the files."""
+    import ray.cloudpickle as cloudpickle
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith("scalesearch_experiment_") and module is not None:
+            cloudpickle.register_pickle_by_value(module)
+
+
+def _import_eagerly() -> None:
+    """Import what the driver needs before Ray starts: inside a Ray job the working directory
+    (where scalesearch may be imported from) can be re-created under the running driver."""
+    import ray.tune.schedulers  # noqa: F401
+    import ray.tune.search.optuna  # noqa: F401
+
+    import scalesearch.search.optuna_backend  # noqa: F401
+    import scalesearch.search.tune_space  # noqa: F401
+    import scalesearch.train.loop  # noqa: F401
+    from scalesearch.registry import families
+
+    families()
+
+
+def _code_runtime_env() -> dict[str, Any]:
+    """Ship scalesearch and searchspaces to the workers of a cluster we connect to by address."""
+    from scalesearch.jobs import package_dir
+
+    return {"py_modules": [str(package_dir("scalesearch")), str(package_dir("searchspaces"))],
+            "excludes": ["**/__pycache__", "*.pyc"]}
+
+
+def connect(address: str | None) -> None:
+    """Start a local Ray or join the cluster at ``address``; bad addresses fail within seconds.
+
+    Token authentication follows Ray's rules: a local or ``auto`` cluster uses a token found in
+    RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH / ~/.ray/auth_token; an explicit address needs
+    ``RAY_AUTH_MODE=token`` (a token-mode driver on a cluster without authentication, or the
+    reverse, does not work, so it is not guessed).
+    """
+    from scalesearch.jobs import check_reachable, token_available
+
+    if address and address.startswith("ray://"):
+        raise UsageError(f"--address {address}: Ray Client addresses are not supported; use the cluster's GCS "
+                         "address (HOST:6379) from a machine of the cluster, or `scalesearch submit`")
+    if address and address != "auto":
+        check_reachable(address)
+    import ray
+
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+    try:
+        if address is None:
+            ray.init(include_dashboard=False, **kwargs)
+        elif address == "auto":
+            ray.init(address="auto", **kwargs)
+        else:
+            ray.init(address=address, runtime_env=_code_runtime_env(), **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        hint = ""
+        if address and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+            hint = ("; if the cluster uses token authentication, export RAY_AUTH_MODE=token"
+                    + ("" if token_available() else " and give its token (RAY_AUTH_TOKEN, or the file "
+                       "~/.ray/auth_token; `ray get-auth-token` on the head prints it)"))
+        elif address and not token_available():
+            hint = "; RAY_AUTH_MODE=token but no token found (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)"
+        raise ScalesearchError(f"cannot connect to the Ray cluster at {address}: {err}{hint}") from None
+
+
+def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """Fail at once when no node can ever hold one trial (instead of trials pending forever)."""
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    max_cpu = max((n["Resources"].get("CPU", 0.0) for n in nodes), default=0.0)
+    max_gpu = max((n["Resources"].get("GPU", 0.0) for n in nodes), default=0.0)
+    total_gpu = sum(n["Resources"].get("GPU", 0.0) for n in nodes)
+    if gpus_per_trial > max_gpu:
+        have = "has no GPUs" if total_gpu == 0 else f"has at most {max_gpu:g} GPU(s) on one node"
+        raise ScalesearchError(
+            f"--gpus-per-trial {gpus_per_trial:g}: the Ray cluster ({len(nodes)} node(s)) {have}, so no trial "
+            "could ever start; use --gpus-per-trial 0 or add GPU nodes")
+    if cpus_per_trial > max_cpu:
+        raise ScalesearchError(
+            f"--cpus-per-trial {cpus_per_trial:g}: no node of the Ray cluster has that many CPUs "
+            f"(largest: {max_cpu:g}), so no trial could ever start; lower --cpus-per-trial")
+
+
+def run_stage(ctx: StageRun, stage: Stage, *, cpus_per_trial: float, gpus_per_trial: float,
+              max_concurrent: int | None, progress: Progress) -> None:
+    """Run (or resume) one stage as a Tune experiment under ``RUN_DIR/ray/<study>``."""
+    from ray import tune
+
+    from scalesearch.search.optuna_backend import study_name
+
+    name = study_name(ctx.exp, stage)
+    storage = Path(ctx.run_dir) / "ray"
+    exp_dir = storage / name
+    state_file = exp_dir / STAGE_STATE
+    state = json.loads(state_file.read_text()) if state_file.exists() else None
+    if state and state["trials"] != ctx.total:
+        _say(f"[{ctx.stage}] this Ray run started with {state['trials']} trials and keeps that count "
+             "(a different --trials needs a new --out)")
+        ctx = dataclasses.replace(ctx, total=int(state["trials"]))
+    progress.stage(ctx.stage, done=len(ctx.records.numbers(ctx.stage) & set(range(ctx.total))), total=ctx.total)
+    if state and state.get("done"):
+        return
+    trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
+                                    {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)  # no result.json noise
+    if state and tune.Tuner.can_restore(str(exp_dir)):
+        _say(f"[{ctx.stage}] resuming the Tune run in {exp_dir}")
+        tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=make_searcher(ctx, stage, ctx.exp.seed),
+                scheduler=make_scheduler(ctx.exp),
+                num_samples=ctx.total,
+                max_concurrent_trials=max_concurrent,
+                trial_dirname_creator=trial_dirname,
+                reuse_actors=True,  # one worker process per slot: torch and the data load once
+            ),
+            run_config=tune.RunConfig(
+                name=name, storage_path=str(storage), verbose=0,
+                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+                callbacks=[RecordTrials(ctx)],
+            ),
+        )
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(state_file, {"stage": ctx.stage, "trials": ctx.total, "done": False})
+    tuner.fit()
+    ctx.records.reload()
+    missing = sorted(set(range(ctx.total)) - ctx.records.numbers(ctx.stage))
+    if missing:
+        raise ScalesearchError(
+            f"stage {ctx.stage}: Tune finished but trials {missing} have no record in trials.jsonl; run the "
+            "same command again to resume them")
+    write_json_atomic(state_file, {"stage": ctx.stage, "trials": ctx.total, "done": True})
+
+
+def run_ray(exp: Experiment, run_dir: Path, address: str | None = None, trials: int | None = None,
+            source: str | None = None, overrides: list[str] | None = None, cpus_per_trial: float = 1.0,
+            gpus_per_trial: float = 0.0, max_concurrent: int | None = None,
+            progress: Progress | None = None) -> pd.DataFrame:
+    """Run every stage on Ray Tune (a local Ray when ``address`` is None); re-running resumes."""
+    from scalesearch.search.optuna_backend import RunLock, study_name
+
+    if cpus_per_trial <= 0:
+        raise UsageError(f"--cpus-per-trial must be > 0, but got --cpus-per-trial {cpus_per_trial:g}")
+    if gpus_per_trial < 0:
+        raise UsageError(f"--gpus-per-trial must be >= 0, but got --gpus-per-trial {gpus_per_trial:g}")
+    if max_concurrent is not None and max_concurrent < 1:
+        raise UsageError(f"--max-concurrent must be >= 1, but got --max-concurrent {max_concurrent}")
+    if address and address not in ("auto",) and not address.startswith("ray://"):
+        from scalesearch.jobs import check_reachable
+
+        check_reachable(address)  # a wrong address fails in seconds, before anything else
+    run_dir = Path(run_dir).resolve()  # before ray.init: a job's working directory can move under it
+    run_dir.mkdir(parents=True, exist_ok=True)
+    progress = progress or Progress()
+    budget = parse_budget(exp.budget)
+    stages = exp.all_stages()
+    for stage in stages:  # a random/tpe stage without a trial count fails before Ray starts
+        if stage.strategy != "grid" and stage.trials is None and trials is None:
+            raise ExperimentError(f"stage {stage.name}: a {stage.strategy} search needs a trial count (--trials N)")
+    lock = RunLock(run_dir)
+    lock.acquire()
+    Records.at(run_dir / "trials.jsonl").reload()  # the file is the truth, not an earlier call's memory
+    import ray
+
+    try:
+        storage = str(run_dir / "ray")
+        studies = [{"stage": s.name, "study": study_name(exp, s)} for s in stages]
+        write_meta(run_dir, exp, "ray", storage, studies, source, list(overrides or []))
+        first = stage_space(stages[0], exp, load_results(run_dir))
+        check_feasible(exp, first, budget, Evaluator(exp, first, budget))
+        _import_eagerly()
+        os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: our one line per trial only
+        connect(address)
+        check_resources(cpus_per_trial, gpus_per_trial)
+        _register_by_value()
+        for stage in stages:
+            space = stage_space(stage, exp, load_results(run_dir))
+            check_feasible(exp, space, budget, Evaluator(exp, space, budget))
+            ctx = StageRun(exp, stage.name, space, budget, str(run_dir), _stage_total(stage, space, trials),
+                           cpus_per_trial)
+            run_stage(ctx, stage, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                      max_concurrent=max_concurrent, progress=progress)
+        results = load_results(run_dir)
+    finally:
+        lock.release()
+        if ray.is_initialized():
+            ray.shutdown()
+    counts = results["state"].value_counts().to_dict() if not results.empty else {}
+    progress.close(f"{exp.name}: {len(results)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+                   f"results: scalesearch results {run_dir}")
+    return results
