@@ -10,6 +10,7 @@ is printed. Target: ratio <= 1.05.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -35,9 +36,10 @@ def framework(tmp: Path) -> float:
         space=SearchSpace("wrn", {k: Choice(tuple(v)) for k, v in GRID.items()}, fixed={"depth": 10}),
         strategy="grid", pruner="none", trials=None, evaluation=EVAL,
     )
-    start = time.perf_counter()
-    run_optuna(exp, tmp / "framework", progress=Progress(live=False, stream=open("/dev/null", "w")))
-    return time.perf_counter() - start
+    with open(os.devnull, "w") as quiet:
+        start = time.perf_counter()
+        run_optuna(exp, tmp / "framework", progress=Progress(live=False, stream=quiet))
+        return time.perf_counter() - start
 
 
 def hand_written(tmp: Path) -> float:

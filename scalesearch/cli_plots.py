@@ -71,7 +71,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     budget = _budget(args.budget)
     frames, metas = _load(args.run_dirs)
     if budget is not None:
-        for label, df in frames.items():
+        for df in frames.values():
             best_under_budget(df, _check(budget))  # raises when no trial meets the budget
     refs = as_markers([r for m in metas for r in reference_costs(m)], args.x)
     labels = sorted({n for m in metas for n in m.get("free", [])})

@@ -24,8 +24,8 @@ SMALL = {
     "resnet": {
         "layers": Choice(((1, 1, 1, 1), (2, 1, 1, 1), (1, 2, 1, 2), (2, 2, 2, 2))),
         "block": Choice(("basic", "bottleneck", "bottleneck")),
-        "cardinality": Choice((1, 2, 3, 4, 8)), "bottleneck_width": Int(1, 48),
-        "resolution": Choice((32, 40, 57, 64)), "num_classes": Int(2, 20),
+        "cardinality": Choice((1, 2, 3, 4, 8)), "bottleneck_width": Int(1, 16),
+        "resolution": Choice((8, 17, 32, 40)), "num_classes": Int(2, 20),
     },
     "wrn": {"depth": Choice((10, 16)), "widen_factor": Int(1, 4), "resolution": Choice((8, 16, 27, 32)),
             "num_classes": Int(2, 20)},
@@ -34,11 +34,11 @@ SMALL = {
         "bn_size": Int(1, 4), "compression": Float(0.3, 1.0, step=0.1),
         "resolution": Choice((32, 48, 64)), "num_classes": Int(2, 20),
     },
-    "mbconv": {"width_mult": Float(0.1, 1.5, step=0.05), "depth_mult": Float(0.1, 0.6, step=0.1),
-               "expand_ratio": Float(1.0, 6.0, step=0.5), "resolution": Choice((32, 40, 64)),
+    "mbconv": {"width_mult": Float(0.1, 1.0, step=0.05), "depth_mult": Float(0.1, 0.4, step=0.1),
+               "expand_ratio": Float(1.0, 6.0, step=0.5), "resolution": Choice((32, 40, 48)),
                "num_classes": Int(2, 20)},
-    "efficientnet": {"width_mult": Float(0.1, 1.5, step=0.05), "depth_mult": Float(0.1, 0.6, step=0.1),
-                     "resolution": Choice((32, 45, 64)), "num_classes": Int(2, 20)},
+    "efficientnet": {"width_mult": Float(0.1, 1.0, step=0.05), "depth_mult": Float(0.1, 0.4, step=0.1),
+                     "resolution": Choice((32, 45, 48)), "num_classes": Int(2, 20)},
 }
 SMALL_FIXED = {"densenet": {"block_config": None, "num_init_features": None}}
 N_RANDOM = int(os.environ.get("SCALESEARCH_EQUALITY_POINTS", "200"))

@@ -151,7 +151,7 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
 
 
 def test_two_workers_share_one_storage_url_without_repeating_a_point(tmp_path):
-    exp = tiny_experiment(tmp_path / "tiny.py", epochs=2)
+    exp = tiny_experiment(tmp_path / "tiny.py", epochs=1, batches=2)
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     procs = [subprocess.Popen([sys.executable, "-m", "scalesearch", "run", str(exp), "--storage", url,
                                "--out", str(tmp_path / f"w{i}")], cwd=ROOT, stdout=subprocess.DEVNULL,

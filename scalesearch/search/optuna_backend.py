@@ -226,9 +226,9 @@ def _taken_by_other(study: optuna.Study, number: int, values: Mapping[str, Any])
     """The number of another trial (running or finished) of this grid point, if any."""
     key = _key(values)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)):
-        if t.number != number and _key(t.params) == key and t.user_attrs.get("verdict") != "duplicate":
-            if t.state != TrialState.RUNNING or t.number < number:
-                return t.number
+        if (t.number != number and _key(t.params) == key and t.user_attrs.get("verdict") != "duplicate"
+                and (t.state != TrialState.RUNNING or t.number < number)):
+            return t.number
     return None
 
 
