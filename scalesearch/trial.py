@@ -15,6 +15,7 @@ from typing import Any
 from scalesearch.budget import Budget
 from scalesearch.cost.latency import LatencySpec
 from scalesearch.cost.record import CostRecord, cost_of
+from scalesearch.device import resolve_device
 from scalesearch.errors import PointError
 from scalesearch.experiment import COST_OBJECTIVES, Experiment, SearchSpace
 from scalesearch.registry import get_family
@@ -83,8 +84,7 @@ class Evaluator:
             "latency_ms" in self.experiment.objectives
         spec = None
         if wants_latency:
-            device = "cuda" if ev.device == "auto" and _cuda() else ("cpu" if ev.device == "auto" else ev.device)
-            spec = LatencySpec(device=device, batch_size=ev.latency_batch_size)
+            spec = LatencySpec(device=str(resolve_device(ev.device)), batch_size=ev.latency_batch_size)
         record = cost_of(family, point, "analytic", latency=spec)
         costs = {m: getattr(record, m) for m in COST_OBJECTIVES}
         verdict = self.budget.check(costs)
@@ -114,12 +114,6 @@ class Evaluator:
             value = metrics.get(name, prepared.costs.get(name))
             out.append(float("nan") if value is None else float(value))
         return out
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def constraint_value(violations: list[str] | tuple[str, ...]) -> float:

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from scalesearch.device import resolve_device
 from scalesearch.errors import ScalesearchError
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -50,26 +51,6 @@ class Latency:
     runs: int
     device_name: str
     cached: bool = False
-
-
-def resolve_device(name: str) -> torch.device:
-    """A torch device from ``cpu``, ``cuda``, ``cuda:N`` or ``auto``; a clear error when unavailable."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ScalesearchError(f"device must be cpu, cuda, cuda:N or auto, but got device={name}") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ScalesearchError(f"device {name} is not available: torch sees no CUDA GPU here; use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ScalesearchError(
-                f"device {name} is not available: torch sees {torch.cuda.device_count()} CUDA GPU(s)"
-            )
-    elif device.type != "cpu":
-        raise ScalesearchError(f"device must be cpu, cuda, cuda:N or auto, but got device={name}")
-    return device
 
 
 def device_name(device: torch.device) -> str:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from scalesearch.device import resolve_device
 from scalesearch.errors import ScalesearchError
 from scalesearch.train.data import Data, ImageTensors
 
@@ -28,28 +29,6 @@ EpochHook = Callable[[int, dict[str, float]], None]
 
 class TrialFailed(RuntimeError):
     """Training broke down (non-finite loss, out of memory): the trial is failed, not the search."""
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """A torch device from ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ScalesearchError(f"device must be auto, cpu, cuda or cuda:N, but got device={name}") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ScalesearchError(
-                f"device {name} is not available: torch sees no CUDA GPU here; use cpu or auto"
-            )
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ScalesearchError(
-                f"device {name} is not available: torch sees {torch.cuda.device_count()} CUDA GPU(s)"
-            )
-    elif device.type != "cpu":
-        raise ScalesearchError(f"device must be auto, cpu, cuda or cuda:N, but got device={name}")
-    return device
 
 
 def train_and_evaluate(
