@@ -3,7 +3,7 @@
 - Distributions come from the stage's search domains (no second copy of the space).
 - grid: every constrained-grid point is enqueued once (``skip_if_exists``), so re-runs and
   several workers on one storage never repeat a point; random/TPE/NSGA-II: Optuna samplers
-  with the budget as ``constraints_func``.
+  with the budget as each trial's constraint (``Trial.set_constraint``).
 - The budget is checked before training; a rejected point is a PRUNED trial whose user
   attributes carry the reasons.
 - Resume: completed trials stay; trials left RUNNING by a killed process are failed and
@@ -59,14 +59,11 @@ def suggest(trial: optuna.Trial, name: str, domain: Domain) -> Any:
 
 
 def _sampler(stage: Stage, seed: int) -> optuna.samplers.BaseSampler:
-    def constraints(t: FrozenTrial) -> list[float]:
-        return [t.user_attrs.get("constraint", 0.0)]
-
     if stage.strategy in ("grid", "random"):
         return optuna.samplers.RandomSampler(seed=seed)
     if stage.strategy == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constraints_func=constraints, n_startup_trials=5)
-    return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints, population_size=8)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
 
 
 def _pruner(exp: Experiment) -> optuna.pruners.BasePruner:
@@ -179,7 +176,7 @@ def run_stage(
         except Rejected as rej:
             trial.set_user_attr("verdict", rej.kind)
             trial.set_user_attr("violations", rej.reasons)
-            trial.set_user_attr("constraint", constraint_value(rej.reasons))
+            trial.set_constraint("budget", constraint_value(rej.reasons))
             if rej.point is not None:
                 trial.set_user_attr("point", rej.point)
             for k, v in rej.costs.items():
@@ -187,7 +184,7 @@ def run_stage(
             raise optuna.TrialPruned(f"{rej.kind}: {rej}") from None
         trial.set_user_attr("point", prepared.point)
         trial.set_user_attr("verdict", "feasible")
-        trial.set_user_attr("constraint", 0.0)
+        trial.set_constraint("budget", 0.0)
         for k, v in prepared.costs.items():
             trial.set_user_attr(k, v)
         progress.trial_started(trial.number, values)

@@ -257,9 +257,9 @@ class DefineByRun:
                 values[name] = suggest(trial, name, domain)
         try:
             self.ctx.prepare(values)
-            trial.set_user_attr("constraint", 0.0)
+            trial.set_constraint("budget", 0.0)
         except Rejected as rej:
-            trial.set_user_attr("constraint", constraint_value(rej.reasons))
+            trial.set_constraint("budget", constraint_value(rej.reasons))
         return {NUMBER_KEY: trial.number}
 
 
