@@ -38,14 +38,25 @@ HEARTBEAT_S = 10
 GRACE_S = 30
 
 
-def storage_for(url: str) -> RDBStorage:
-    return RDBStorage(
-        url,
-        engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None,
-        heartbeat_interval=HEARTBEAT_S,
-        grace_period=GRACE_S,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-    )
+def storage_for(url: str, attempts: int = 5) -> RDBStorage:
+    """An RDB storage with heartbeats. Workers starting together on a new database race to
+    create its schema; the loser retries once the winner's tables exist."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    for attempt in range(attempts):
+        try:
+            return RDBStorage(
+                url,
+                engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None,
+                heartbeat_interval=HEARTBEAT_S,
+                grace_period=GRACE_S,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+            )
+        except (IntegrityError, OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def suggest(trial: optuna.Trial, name: str, domain: Domain) -> Any:
