@@ -28,8 +28,8 @@ OPTIONS = {
     "step": 0.1,  # grid step of alpha, beta, gamma
     "alpha_max": 1.4,
     "beta_gamma_max": 1.3,
-    "tolerance": 0.03,  # |alpha * beta**2 * gamma**2 - 2| <= tolerance * 2
-    "phi_max": 2,
+    "tolerance": 0.05,  # |alpha * beta**2 * gamma**2 - 2| <= tolerance * 2
+    "phi_max": 3,
     "base_width": 0.5,  # the base network: B0 is base_width=1, base_depth=1
     "base_depth": 0.5,
 }
