@@ -160,7 +160,7 @@ def _best(
         + ", picked on the Pareto front:</p>",
         _table(rows),
         "<h3>How to build it</h3>",
-        f"<pre><code>{escape(build_snippet(family, point))}</code></pre>",
+        f"<pre><code>{escape(build_snippet(family, point), quote=False)}</code></pre>",
     ]
     if runner is not None:
         r_point = runner.get("point") if isinstance(runner.get("point"), Mapping) else {}
