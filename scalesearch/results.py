@@ -44,8 +44,9 @@ def load_run_meta(run_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
-def record_from_optuna(trial: Any, objectives: list[str], stage: str) -> dict[str, Any]:
-    """A results row from an Optuna FrozenTrial written by the Optuna backend."""
+def record_from_optuna(trial: Any, objectives: list[str], stage: str, family: str | None = None) -> dict[str, Any]:
+    """A results row from an Optuna FrozenTrial written by the Optuna backend (``stage`` and
+    ``family`` are its study's)."""
     ua = trial.user_attrs
     metrics = dict(ua.get("metrics") or {})
     if trial.values is not None:
@@ -59,7 +60,7 @@ def record_from_optuna(trial: Any, objectives: list[str], stage: str) -> dict[st
         duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
     return {
         "stage": stage, "number": trial.number, "state": trial.state.name, "values": dict(trial.params),
-        "point": ua.get("point"), "family": ua.get("family"),
+        "point": ua.get("point"), "family": ua.get("family") or family,
         **{c: ua.get(c) for c in COST_COLUMNS},
         "verdict": ua.get("verdict"), "violations": ua.get("violations") or [],
         "metrics": metrics, "error": ua.get("error"), "duration_s": duration,
@@ -67,19 +68,19 @@ def record_from_optuna(trial: Any, objectives: list[str], stage: str) -> dict[st
     }
 
 
-def _optuna_records(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _optuna_records(meta: Mapping[str, Any], storage: Any = None) -> list[dict[str, Any]]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     records = []
     for entry in meta.get("studies", []):
         try:
-            study = optuna.load_study(study_name=entry["study"], storage=meta["storage"])
+            study = optuna.load_study(study_name=entry["study"], storage=storage or meta["storage"])
         except KeyError:
             continue  # a stage that has not started yet
         objectives = study.user_attrs.get("objectives") or list(meta.get("objectives", {}))
         for t in study.get_trials(deepcopy=False):
-            records.append(record_from_optuna(t, objectives, entry["stage"]))
+            records.append(record_from_optuna(t, objectives, entry["stage"], study.user_attrs.get("family")))
     return records
 
 
@@ -133,13 +134,14 @@ def sort_best_first(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataF
     return df.loc[order.index].reset_index(drop=True)
 
 
-def load_results(run_dir: str | Path) -> pd.DataFrame:
-    """The results table of a run directory (Optuna or Ray backend)."""
+def load_results(run_dir: str | Path, storage: Any = None) -> pd.DataFrame:
+    """The results table of a run directory (Optuna or Ray backend); ``storage``: an open Optuna
+    storage of the run, to reuse instead of connecting again."""
     meta = load_run_meta(run_dir)
     if meta.get("backend") == "ray":
         records = _jsonl_records(Path(run_dir))
     else:
-        records = _optuna_records(meta)
+        records = _optuna_records(meta, storage)
     return frame(records, meta)
 
 

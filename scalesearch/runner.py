@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -61,11 +62,11 @@ def _grid_size(space: SearchSpace) -> float:
     return size
 
 
-def stage_space(stage: Stage, exp: Experiment, results: pd.DataFrame) -> SearchSpace:
-    """The stage's space with the values fixed from earlier stages' results."""
+def stage_space(stage: Stage, exp: Experiment, results: Callable[[], pd.DataFrame]) -> SearchSpace:
+    """The stage's space with the values fixed from earlier stages' results (loaded only if needed)."""
     if stage.fix_from is None:
         return stage.space
-    fixed = dict(stage.fix_from(results, exp))
+    fixed = dict(stage.fix_from(results(), exp))
     return dataclasses.replace(stage.space, fixed={**dict(stage.space.fixed), **fixed})
 
 
@@ -110,11 +111,11 @@ def run_optuna(exp: Experiment, run_dir: Path, storage_url: str | None = None, t
         num_classes = Evaluator(exp, stages[0].space, budget, data).num_classes
         write_meta(run_dir, exp, "optuna", url, studies, source, list(overrides or []), num_classes)
         for stage in stages:
-            space = stage_space(stage, exp, load_results(run_dir))
+            space = stage_space(stage, exp, lambda: load_results(run_dir, storage))
             evaluator = Evaluator(exp, space, budget, data)
             check_feasible(exp, space, budget, evaluator)
             ob.run_stage(exp, stage, space, budget, storage, owns, trials, progress, evaluator)
-        results = load_results(run_dir)
+        results = load_results(run_dir, storage)
     finally:
         lock.release()
     if exp.summarize is not None and not results.empty:

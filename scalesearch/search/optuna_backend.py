@@ -173,8 +173,6 @@ def run_stage(
 
     def objective(trial: optuna.Trial) -> float | list[float]:
         values = {name: suggest(trial, name, d) for name, d in space.search.items()}
-        trial.set_user_attr("stage", stage.name)
-        trial.set_user_attr("family", space.family)
         if stage.strategy == "grid":
             twin = _taken_by_other(study, trial.number, values)
             if twin is not None:  # two workers queued the same grid point at once

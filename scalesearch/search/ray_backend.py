@@ -740,7 +740,7 @@ def run_ray(exp: Experiment, run_dir: Path, address: str | None = None, trials: 
         storage = str(run_dir / "ray")
         studies = [{"stage": s.name, "study": study_name(exp, s)} for s in stages]
         write_meta(run_dir, exp, "ray", storage, studies, source, list(overrides or []))
-        first = stage_space(stages[0], exp, load_results(run_dir))
+        first = stage_space(stages[0], exp, lambda: load_results(run_dir))
         check_feasible(exp, first, budget, Evaluator(exp, first, budget))
         _import_eagerly()
         os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
@@ -749,7 +749,7 @@ def run_ray(exp: Experiment, run_dir: Path, address: str | None = None, trials: 
         check_resources(cpus_per_trial, gpus_per_trial)
         _register_by_value()
         for stage in stages:
-            space = stage_space(stage, exp, load_results(run_dir))
+            space = stage_space(stage, exp, lambda: load_results(run_dir))
             check_feasible(exp, space, budget, Evaluator(exp, space, budget))
             ctx = StageRun(exp, stage.name, space, budget, str(run_dir), _stage_total(stage, space, trials),
                            cpus_per_trial)
