@@ -97,7 +97,10 @@ class Evaluator:
         from scalesearch.train.loop import train_and_evaluate
 
         ev = self.experiment.evaluation
+        import torch
+
         data = self.data(prepared.point["resolution"])
+        torch.manual_seed(ev.seed)  # initial weights from the seed alone, not from earlier trials
         model = get_family(self.space.family).build(prepared.point)
         start = time.perf_counter()
         metrics = train_and_evaluate(
