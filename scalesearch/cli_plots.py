@@ -78,7 +78,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     kwargs = dict(x=args.x, y=args.y, logx=True if args.logx else None, references=refs,
                   budget_lines=_budget_lines(budget, args.x, args.y), labels=labels)
     if out.suffix == ".html":
-        from scalesearch.plots import pareto_html
+        from scalesearch.plots_html import pareto_html
 
         pareto_html(frames, out, **kwargs)
     else:

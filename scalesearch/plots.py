@@ -1,4 +1,4 @@
-"""Pareto plots of results tables: matplotlib figures (PNG/SVG) and self-contained plotly HTML.
+"""Pareto plots of results tables as matplotlib figures (PNG/SVG); plotly HTML in plots_html.py.
 
 Every trial is drawn: front points large and joined by a step line per run, dominated
 points small, pruned ones hollow, over-budget ones grey hollow, failed ones grey ``x``.
@@ -8,33 +8,30 @@ markers (or dashed vertical lines when they have no y value), budgets are red li
 
 Reference and budget values are given in the column's own units (FLOPs as a count,
 accuracy as a fraction); for ``accuracy`` a reference value above 1 is read as a percent.
-Files are written atomically: a temporary file beside the target, renamed on success.
+Figures are saved atomically (scalesearch.atomic); labels are placed by label_placement.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
-import tempfile
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from scalesearch.atomic import atomic_path
 from scalesearch.errors import ScalesearchError
+from scalesearch.label_placement import Placer, hline_candidates, point_candidates, variants, vline_candidates
 from scalesearch.pareto import mark_front, resolve_directions
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
-    from plotly.graph_objects import Figure as PlotlyFigure
 
 #: Same text as ``scalesearch.cost.fvcore_count.FLOP_CONVENTION`` (a test keeps them equal);
 #: copied so that plotting does not import torch.
@@ -92,46 +89,6 @@ def format_cost(column: str, value: Any) -> str:
         return "–"
     _, scale, unit = axis_info(column)
     return f"{float(value) / scale:.3g}{unit}"
-
-
-# --------------------------------------------------------------------------- atomic files
-
-
-def _file_mode(target: Path) -> int:
-    """The mode a new file would get (mkstemp's files are 0600); an existing target keeps its own."""
-    if target.exists():
-        return target.stat().st_mode & 0o777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        if os.path.getsize(tmp) == 0:
-            raise ScalesearchError(f"refusing to write an empty file to {target}")
-        os.chmod(tmp, _file_mode(target))
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (UTF-8 for text) and return the path."""
-    with atomic_path(path) as tmp:
-        if isinstance(data, str):
-            tmp.write_text(data, encoding="utf-8")
-        else:
-            tmp.write_bytes(data)
-    return Path(path)
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: float | None = None) -> Path:
@@ -248,218 +205,6 @@ def _limits(
         return 10 ** (a - lo_pad * span), 10 ** (b + hi_pad * span)
     span = hi - lo or max(abs(hi), 1.0) * 0.1
     return lo - lo_pad * span, hi + hi_pad * span
-
-
-# --------------------------------------------------------------------------- label placement
-
-
-class _Placer:
-    """Greedy label placement: try candidate offsets, keep the first that overlaps nothing."""
-
-    def __init__(self, fig: Figure, ax: Axes, strict: list[tuple[Any, float]], soft: list[tuple[Any, float]]):
-        self.fig, self.ax = fig, ax
-        self.renderer = fig.canvas.get_renderer()
-        box = ax.get_window_extent(self.renderer)
-        self.inside = (box.x0 + 2, box.y0 + 2, box.x1 - 2, box.y1 - 2)
-        px = fig.dpi / 72.0
-        self.strict = self._boxes(strict, px)
-        self.soft = self._boxes(soft, px)
-        self.taken = np.zeros((0, 4))
-        self.pad = 1.5 * px  # text background pad; labels keep twice that apart
-        self.hidden = 0
-
-    @staticmethod
-    def _boxes(colls: list[tuple[Any, float]], px: float) -> np.ndarray:
-        rows = []
-        for coll, size in colls:
-            offsets = np.asarray(coll.get_offsets(), dtype=float)
-            if not len(offsets):
-                continue
-            pts = coll.get_offset_transform().transform(offsets)
-            r = math.sqrt(size) / 2 * px + 1
-            rows.append(np.column_stack([pts[:, 0] - r, pts[:, 1] - r, pts[:, 0] + r, pts[:, 1] + r]))
-        return np.vstack(rows) if rows else np.zeros((0, 4))
-
-    @staticmethod
-    def _hits(box: tuple[float, float, float, float], obstacles: np.ndarray) -> bool:
-        if not len(obstacles):
-            return False
-        x0, y0, x1, y1 = box
-        o = obstacles
-        return bool(((o[:, 0] < x1) & (o[:, 2] > x0) & (o[:, 1] < y1) & (o[:, 3] > y0)).any())
-
-    def place(
-        self, text: str | Sequence[str], xycoords: Any, candidates: list[dict[str, Any]], **style: Any
-    ) -> Any:
-        """Add a label at the first free candidate (each a dict with ``xy`` and annotate keywords).
-
-        ``text`` may list variants (e.g. one line, then two lines), tried in order at each
-        stage. Markers of dominated/pruned/over-budget trials are avoided when possible, then
-        may be covered; front points, references and other labels never are. Returns the
-        artist, or None when no candidate is free (counted in ``hidden``).
-        """
-        texts = [text] if isinstance(text, str) else list(text)
-        sizes: dict[tuple[str, float], tuple[float, float]] = {}
-        x0, y0, x1, y1 = self.inside
-        labels = self.taken
-        for markers in (np.vstack([self.strict, self.soft]), self.strict):
-            for variant in texts:
-                for cand in candidates:
-                    key = (variant, cand.get("rotation", 0))
-                    if key not in sizes:
-                        sizes[key] = self._size(variant, key[1], style)
-                    box = self._box(cand, xycoords, sizes[key])  # text plus its white background
-                    if not (box[0] >= x0 and box[1] >= y0 and box[2] <= x1 and box[3] <= y1):
-                        continue
-                    spaced = (box[0] - self.pad, box[1] - self.pad, box[2] + self.pad, box[3] + self.pad)
-                    if self._hits(box, markers) or self._hits(spaced, labels):
-                        continue
-                    leader = self._leader(cand["xy"], xycoords, box) if cand.get("arrow") else None
-                    if leader is not None and self._hits_points(leader, np.vstack([labels, self.strict])):
-                        continue
-                    self.taken = np.vstack([self.taken, box])
-                    if leader is not None:
-                        self.taken = np.vstack([self.taken, np.column_stack([leader - 2.0, leader + 2.0])])
-                    return self._annotate(variant, xycoords, cand, style)
-        self.hidden += 1
-        return None
-
-    def _annotate(self, text: str, xycoords: Any, cand: dict[str, Any], style: dict[str, Any]) -> Any:
-        cand = dict(cand)
-        arrow = cand.pop("arrow", False)
-        ann = self.ax.annotate(
-            text,
-            xycoords=xycoords,
-            textcoords="offset points",
-            annotation_clip=False,
-            arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6, "shrinkA": 1, "shrinkB": 3}
-            if arrow
-            else None,
-            **cand,
-            **style,
-        )
-        ann.set_in_layout(False)
-        return ann
-
-    def _size(self, text: str, rotation: float, style: dict[str, Any]) -> tuple[float, float]:
-        """Width and height (display units) of the text, measured once."""
-        from matplotlib.text import Text
-
-        probe = Text(
-            0, 0, text, rotation=rotation, figure=self.fig, **{k: v for k, v in style.items() if k != "bbox"}
-        )
-        bb = probe.get_window_extent(self.renderer)
-        return bb.width, bb.height
-
-    def _box(self, cand: dict[str, Any], xycoords: Any, size: tuple[float, float]) -> tuple[float, ...]:
-        """The display box of the text and its background for one candidate placement."""
-        trans = self.ax.transData if xycoords == "data" else xycoords
-        px, py = trans.transform(np.asarray(cand["xy"], dtype=float))
-        dx, dy = cand.get("xytext", (0, 0))
-        k = self.fig.dpi / 72.0
-        ax_, ay_ = px + dx * k, py + dy * k
-        w, h = size
-        left = {"left": ax_, "center": ax_ - w / 2, "right": ax_ - w}[cand.get("ha", "left")]
-        bottom = {"bottom": ay_, "center": ay_ - h / 2, "top": ay_ - h}[cand.get("va", "bottom")]
-        p = self.pad  # about the white background's padding
-        return (left - p, bottom - p, left + w + p, bottom + h + p)
-
-    def _leader(
-        self, xy: tuple[float, float], xycoords: Any, box: tuple[float, float, float, float]
-    ) -> np.ndarray:
-        """Sample points (display) of a leader line from the text box to its point, minus the point's marker."""
-        trans = self.ax.transData if xycoords == "data" else xycoords
-        px, py = trans.transform(np.asarray(xy, dtype=float))
-        qx, qy = min(max(px, box[0]), box[2]), min(max(py, box[1]), box[3])
-        length = math.hypot(qx - px, qy - py)
-        skip = 7 * self.fig.dpi / 72.0
-        if length <= skip:
-            return np.zeros((0, 2))
-        t = np.linspace(skip / length, 1.0, max(2, math.ceil(length / 2)))
-        return np.column_stack([px + t * (qx - px), py + t * (qy - py)])
-
-    @staticmethod
-    def _hits_points(pts: np.ndarray, obstacles: np.ndarray) -> bool:
-        if not len(pts) or not len(obstacles):
-            return False
-        o = obstacles[None, :, :]
-        p = pts[:, None, :]
-        inside = (
-            (p[..., 0] > o[..., 0])
-            & (p[..., 0] < o[..., 2])
-            & (p[..., 1] > o[..., 1])
-            & (p[..., 1] < o[..., 3])
-        )
-        return bool(inside.any())
-
-    def avoid_path(self, xy: np.ndarray, transform: Any, strict: bool = False) -> None:
-        """Treat a polyline (e.g. a front's step line) as a row of small obstacles."""
-        if len(xy) < 2:
-            return
-        pts = transform.transform(np.asarray(xy, dtype=float))
-        rows = []
-        for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:], strict=True):
-            n = max(2, math.ceil(math.hypot(x1 - x0, y1 - y0) / 3))
-            rows.append(np.column_stack([np.linspace(x0, x1, n), np.linspace(y0, y1, n)]))
-        seg = np.vstack(rows)
-        boxes = np.column_stack([seg - 1.5, seg + 1.5])
-        if strict:
-            self.strict = np.vstack([self.strict, boxes])
-        else:
-            self.soft = np.vstack([self.soft, boxes])
-
-
-def _variants(label: str) -> list[str]:
-    """A label on one line, then split over two lines (narrower, for crowded spots)."""
-    words = label.split(" ")
-    if len(words) < 2:
-        return [label]
-    half = (len(words) + 1) // 2
-    return [label, " ".join(words[:half]) + "\n" + " ".join(words[half:])]
-
-
-def _point_candidates(xy: tuple[float, float], toward: tuple[int, int] = (-1, 1)) -> list[dict[str, Any]]:
-    """Offsets around a point, close first, then farther with a leader line.
-
-    ``toward`` is the preferred quadrant (for a front: the better direction of x and y,
-    where no trial lies); the opposite side, where dominated trials crowd, comes last.
-    """
-    sx, sy = toward
-    dirs = [(sx, sy), (0, sy), (sx, 0), (-sx, sy), (sx, -sy), (-sx, 0), (0, -sy), (-sx, -sy)]
-    ha = {1: "left", 0: "center", -1: "right"}
-    va = {1: "bottom", 0: "center", -1: "top"}
-    out = []
-    for k, arrow in ((5, False), (14, True), (24, True), (36, True), (52, True), (72, True)):
-        for dx, dy in dirs:
-            scale = 1.3 if 0 in (dx, dy) else 1.0
-            out.append(
-                {
-                    "xy": xy,
-                    "xytext": (dx * k * scale, dy * k * scale),
-                    "ha": ha[dx],
-                    "va": va[dy],
-                    "arrow": arrow,
-                }
-            )
-    return out
-
-
-def _vline_candidates(x: float) -> list[dict[str, Any]]:
-    """Rotated label beside a vertical line (x in data, y in axes fraction), sliding down the line."""
-    out = []
-    for top in (0.985, 0.8, 0.62, 0.44, 0.26):
-        for dx, ha in ((3, "left"), (-3, "right")):
-            out.append({"xy": (x, top), "xytext": (dx, 0), "ha": ha, "va": "top", "rotation": 90})
-    return out
-
-
-def _hline_candidates(y: float) -> list[dict[str, Any]]:
-    """Label above or below a horizontal line (x in axes fraction, y in data)."""
-    out = []
-    for x, ha in ((0.99, "right"), (0.01, "left"), (0.5, "center")):
-        for dy, va in ((2, "bottom"), (-2, "top")):
-            out.append({"xy": (x, y), "xytext": (0, dy), "ha": ha, "va": va})
-    return out
 
 
 # --------------------------------------------------------------------------- matplotlib
@@ -725,24 +470,24 @@ def pareto_figure(
     # Freeze the layout, then place labels where they collide with nothing.
     fig.canvas.draw()
     fig.set_layout_engine("none")
-    placer = _Placer(fig, ax, strict, soft)
+    placer = Placer(fig, ax, strict, soft)
     for path in steps:
         placer.avoid_path(path, ax.transData)
     tag = {"fontsize": 7.5, "bbox": {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}}
     if bx is not None:
         text = f"budget: {x} ≤ {format_cost(x, budget_lines[x])}"
-        placer.place(text, ax.get_xaxis_transform(), _vline_candidates(bx), color=_BUDGET, **tag)
+        placer.place(text, ax.get_xaxis_transform(), vline_candidates(bx), color=_BUDGET, **tag)
     if by is not None:
         text = f"budget: {y} ≤ {format_cost(y, budget_lines[y])}"
-        placer.place(text, ax.get_yaxis_transform(), _hline_candidates(by), color=_BUDGET, **tag)
+        placer.place(text, ax.get_yaxis_transform(), hline_candidates(by), color=_BUDGET, **tag)
     for n, rx in no_y:
-        placer.place(n, ax.get_xaxis_transform(), _vline_candidates(rx), color="0.2", **tag)
+        placer.place(n, ax.get_xaxis_transform(), vline_candidates(rx), color="0.2", **tag)
     for n, rx, ry in with_y:
-        placer.place(n, "data", _point_candidates((rx, ry), toward), color="black", fontweight="bold", **tag)
+        placer.place(n, "data", point_candidates((rx, ry), toward), color="black", fontweight="bold", **tag)
     # Best y first, so that when space runs out the labels left out are the crowded low ones.
     for fx_, fy_, text in sorted(front_labels, key=lambda t: -t[1] * toward[1]):
         if text:
-            placer.place(_variants(text), "data", _point_candidates((fx_, fy_), toward), color="0.1", **tag)
+            placer.place(variants(text), "data", point_candidates((fx_, fy_), toward), color="0.1", **tag)
 
     notes = [f"{name} ≤ {format_cost(name, v)}" for name, v in budget_lines.items() if name not in (x, y)]
     notes = ["other budget bounds: " + ", ".join(notes)] if notes else []
@@ -763,216 +508,3 @@ def pareto_figure(
             ha="left",
         )
     return fig
-
-
-# --------------------------------------------------------------------------- plotly
-
-
-def _hover(row: pd.Series, run: str, x: str, y: str) -> str:
-    """Hover text (plotly's HTML subset; user strings escaped): the trial, its point and costs."""
-    lines = [f"<b>{escape(run)}</b> trial #{row.get('number', row.name)} ({row['status']})"]
-    point = row.get("point")
-    if isinstance(point, Mapping) and point:
-        items = [escape(f"{k}={_fmt_value(v)}") for k, v in point.items() if v is not None]
-        lines += [", ".join(items[i : i + 4]) for i in range(0, len(items), 4)]
-    costs = []
-    for col in dict.fromkeys([x, y, "accuracy", "flops", "params", "activations", "latency_ms"]):
-        if col in row and pd.notna(row[col]) and not isinstance(row[col], (str, Mapping)):
-            costs.append(f"{col}={format_cost(col, row[col])}")
-    lines.append(", ".join(costs))
-    if row.get("violations"):
-        lines.append(f"over budget: {escape(str(row['violations']))}")
-    return "<br>".join(lines)
-
-
-def pareto_plotly(
-    frames: Frames,
-    x: str = "flops",
-    y: str = "accuracy",
-    logx: bool | None = None,
-    references: Sequence[Reference] = (),
-    budget_lines: Mapping[str, float] | None = None,
-    labels: Sequence[str] = (),
-    directions: Mapping[str, str] | None = None,
-    title: str | None = None,
-) -> PlotlyFigure:
-    """The content of :func:`pareto_figure` as an interactive plotly figure (hover shows each trial)."""
-    import plotly.graph_objects as go
-    from plotly.colors import qualitative
-
-    runs = _frames(frames)
-    budget_lines = dict(budget_lines or {})
-    refs = _references(references)
-    _, xs, _ = axis_info(x)
-    _, ys, _ = axis_info(y)
-    fig = go.Figure()
-    palette = qualitative.D3
-    x_all: list[float] = []
-    symbols = {
-        "dominated": ("circle", None),
-        "missing": ("circle", None),
-        "pruned": ("circle-open", None),
-        "over budget": ("circle-open", "grey"),
-        "failed": ("x-thin-open", "grey"),
-    }
-    has_rug = False
-    for i, (name, df) in enumerate(runs.items()):
-        color = palette[i % len(palette)]
-        m = mark_front(df, [x, y], directions)
-        m["_x"] = pd.to_numeric(m[x], errors="coerce") / xs
-        m["_y"] = pd.to_numeric(m[y], errors="coerce") / ys
-        m = m.loc[m["_x"].notna() & (m["status"] != "running")]
-        x_all += list(m["_x"])
-        for st, (symbol, grey) in symbols.items():
-            part = m.loc[m["status"] == st]
-            if part.empty:
-                continue
-            hover = [_hover(r, name, x, y) for _, r in part.iterrows()]
-            on = part["_y"].notna().to_numpy()
-            marker = {"symbol": symbol, "color": grey or color, "size": 7, "line": {"width": 1.2}}
-            opacity = 0.5 if st in ("dominated", "missing") else 0.9
-            if on.any():
-                fig.add_trace(
-                    go.Scatter(
-                        x=part["_x"][on],
-                        y=part["_y"][on],
-                        mode="markers",
-                        marker=marker,
-                        opacity=opacity,
-                        name=f"{name}: {st}",
-                        legendgroup=name,
-                        hovertext=np.array(hover)[on],
-                        hoverinfo="text",
-                    )
-                )
-            if (~on).any():
-                has_rug = True
-                fig.add_trace(
-                    go.Scatter(
-                        x=part["_x"][~on],
-                        y=[0.03] * int((~on).sum()),
-                        yaxis="y2",
-                        mode="markers",
-                        marker=marker,
-                        opacity=opacity,
-                        name=f"{name}: {st} (no {y})",
-                        legendgroup=name,
-                        hovertext=np.array(hover)[~on],
-                        hoverinfo="text",
-                    )
-                )
-        front = m.loc[m["status"] == "front"].sort_values("_x", kind="stable")
-        if not front.empty:
-            shape = "hv" if resolve_directions(df, [x], directions)[x] == "min" else "vh"
-            text = [point_label(r, labels) for _, r in front.iterrows()] if labels else None
-            fig.add_trace(
-                go.Scatter(
-                    x=front["_x"],
-                    y=front["_y"],
-                    mode="lines+markers+text" if labels else "lines+markers",
-                    line={"shape": shape, "color": color, "width": 2},
-                    name=f"{name}: front",
-                    legendgroup=name,
-                    marker={"color": color, "size": 9, "line": {"color": "black", "width": 1}},
-                    text=text,
-                    textposition=["top left" if j % 2 else "bottom right" for j in range(len(front))],
-                    textfont={"size": 10},
-                    hovertext=[_hover(r, name, x, y) for _, r in front.iterrows()],
-                    hoverinfo="text",
-                )
-            )
-
-    with_y, levels = [], []
-    for n, rx, ry in sorted(refs, key=lambda r: r[1]):
-        ry = _ref_y(y, ry)
-        x_all.append(rx / xs)
-        costs = f"{x}={format_cost(x, rx)}" + ("" if ry is None else f", {y}={format_cost(y, ry)}")
-        if ry is not None:
-            with_y.append((n, rx / xs, ry / ys, costs))
-            continue
-        fig.add_vline(x=rx / xs, line={"dash": "dash", "color": "grey", "width": 1})
-        levels.append((n, rx / xs, costs))
-    if with_y:
-        fig.add_trace(
-            go.Scatter(
-                x=[r[1] for r in with_y],
-                y=[r[2] for r in with_y],
-                mode="markers+text",
-                name="canonical networks",
-                text=[r[0] for r in with_y],
-                textposition="middle right",
-                marker={
-                    "symbol": "diamond",
-                    "size": 9,
-                    "color": "white",
-                    "line": {"color": "black", "width": 1.5},
-                },
-                hovertext=[f"<b>{r[0]}</b> (canonical)<br>{r[3]}" for r in with_y],
-                hoverinfo="text",
-            )
-        )
-    log = _use_log(x_all + [v / xs for k, v in budget_lines.items() if k == x], logx)
-    for j, (n, rx, costs) in enumerate(levels):
-        fig.add_annotation(
-            x=math.log10(rx) if log else rx,
-            y=1 - 0.18 * (j % 4),
-            xref="x",
-            yref="paper",
-            text=n,
-            textangle=-90,
-            showarrow=False,
-            xanchor="left",
-            yanchor="top",
-            font={"size": 10, "color": "#333"},
-            hovertext=f"{n} (canonical)<br>{costs}",
-            bgcolor="rgba(255,255,255,0.7)",
-        )
-    for col, value in budget_lines.items():
-        text = f"budget: {col} ≤ {format_cost(col, value)}"
-        if col == x:
-            # Shapes take data values; annotations on a log axis take log10 (plotly.py#2580).
-            fig.add_vline(x=value / xs, line={"dash": "dash", "color": "crimson", "width": 1.5})
-            fig.add_annotation(
-                x=math.log10(value / xs) if log else value / xs,
-                y=0.06,
-                xref="x",
-                yref="paper",
-                text=text,
-                textangle=-90,
-                showarrow=False,
-                xanchor="right",
-                yanchor="bottom",
-                font={"size": 11, "color": "crimson"},
-                bgcolor="rgba(255,255,255,0.7)",
-            )
-        elif col == y:
-            fig.add_hline(
-                y=value / ys,
-                line={"dash": "dash", "color": "crimson", "width": 1.5},
-                annotation_text=text,
-                annotation_font_color="crimson",
-            )
-    other = [f"{c} ≤ {format_cost(c, v)}" for c, v in budget_lines.items() if c not in (x, y)]
-    xlabel = _axis_label(x).replace("\n", "<br><sup>") + ("</sup>" if "\n" in _axis_label(x) else "")
-    ylabel = _axis_label(y).replace("\n", "<br><sup>") + ("</sup>" if "\n" in _axis_label(y) else "")
-    head = title or f"{axis_info(y)[0].split(' (')[0]} vs {axis_info(x)[0].split(' (')[0]}: Pareto front"
-    if other:
-        head += f"<br><sup>other budget bounds: {', '.join(other)}</sup>"
-    fig.update_layout(
-        title=head,
-        template="plotly_white",
-        hovermode="closest",
-        height=620,
-        xaxis={"title": xlabel, "type": "log" if log else "linear"},
-        yaxis={"title": ylabel},
-        legend={"font": {"size": 11}},
-    )
-    if has_rug:
-        fig.update_layout(yaxis2={"overlaying": "y", "range": [0, 1], "visible": False, "fixedrange": True})
-    return fig
-
-
-def pareto_html(frames: Frames, path: str | os.PathLike[str], **kwargs: Any) -> Path:
-    """Write :func:`pareto_plotly` (same arguments) as a self-contained HTML file (plotly.js inline)."""
-    fig = pareto_plotly(frames, **kwargs)
-    return write_atomic(path, fig.to_html(include_plotlyjs=True, full_html=True))

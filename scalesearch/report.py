@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scalesearch.atomic import write_atomic
 from scalesearch.errors import ScalesearchError
 from scalesearch.pareto import BudgetCheck, best_under_budget, mark_front, over_budget, resolve_directions
 from scalesearch.plots import (
@@ -26,7 +27,6 @@ from scalesearch.plots import (
     budget_lines_from,
     format_cost,
     pareto_figure,
-    write_atomic,
 )
 
 Landscape = Mapping[str, Any] | Callable[[], Mapping[str, Any] | None] | None

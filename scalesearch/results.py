@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from scalesearch.atomic import write_atomic
 from scalesearch.errors import ScalesearchError
 
 COST_COLUMNS = ("params", "flops", "activations", "latency_ms")
@@ -25,11 +24,8 @@ STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """``data`` as indented JSON at ``path``, written atomically."""
+    write_atomic(path, json.dumps(data, indent=2, default=str))
 
 
 def load_run_meta(run_dir: str | Path) -> dict[str, Any]:

@@ -9,18 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scalesearch.atomic import write_atomic
 from scalesearch.errors import ScalesearchError
 from scalesearch.plots import (
     FLOP_CONVENTION,
     budget_lines_from,
     format_cost,
     pareto_figure,
-    pareto_html,
-    pareto_plotly,
     point_label,
     save_figure,
-    write_atomic,
 )
+from scalesearch.plots_html import pareto_html, pareto_plotly
 
 # torchvision EfficientNet B0-B7: fvcore FLOPs at their own resolutions, ImageNet top-1.
 EFFICIENTNETS = [

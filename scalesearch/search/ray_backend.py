@@ -1,5 +1,9 @@
 """Ray Tune backend: every stage of an experiment as one Tune run on a Ray cluster.
 
+This module holds the trainable, the recording callback and the driver; the searchers and
+schedulers are in :mod:`.tune_searchers`, the stage context and ``trials.jsonl`` in
+:mod:`.ray_records`.
+
 - Space: the stage's domains through :mod:`scalesearch.search.tune_space` (nothing lost).
   grid → the constrained grid as a list of points; random → points drawn up front from the
   Tune space with the experiment's seed; tpe/nsga2 → Optuna's samplers through
@@ -22,9 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
-import pickle
 import sys
 import time
 from collections.abc import Mapping
@@ -33,395 +35,25 @@ from typing import Any
 
 import pandas as pd
 from ray.tune.callback import Callback as _CallbackBase
-from ray.tune.search import Searcher as _SearcherBase
 
-from scalesearch.budget import Budget, parse_budget
+from scalesearch.budget import parse_budget
 from scalesearch.errors import ExperimentError, ScalesearchError, UsageError
 from scalesearch.experiment import Experiment, SearchSpace, Stage
 from scalesearch.progress import Progress
-from scalesearch.results import COST_COLUMNS, load_results, write_json_atomic
+from scalesearch.results import load_results, write_json_atomic
 from scalesearch.runner import check_feasible, stage_space, write_meta
-from scalesearch.space import point_key
-from scalesearch.trial import Evaluator, Prepared, Rejected, constraint_value
-
-NUMBER_KEY = "_scalesearch_number"
-RESULT_KEY = "scalesearch"
-STAGE_STATE = "scalesearch_stage.json"  # the stage's trial count, and whether it finished
-MAX_FAILURES = 3
-
-
-# --------------------------------------------------------------------------- stage context
-
-
-@dataclasses.dataclass
-class StageRun:
-    """What the searcher, the callback and the trainable share about one stage (picklable)."""
-
-    exp: Experiment
-    stage: str
-    space: SearchSpace
-    budget: Budget
-    run_dir: str
-    total: int
-    cpus_per_trial: float = 1.0
-    _evaluator: Evaluator | None = dataclasses.field(default=None, repr=False)
-    _cache: dict[str, Prepared | Rejected] = dataclasses.field(default_factory=dict, repr=False)
-    _records: Records | None = dataclasses.field(default=None, repr=False)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.update(_evaluator=None, _cache={}, _records=None)  # data and file state stay local
-        return state
-
-    @property
-    def evaluator(self) -> Evaluator:
-        if self._evaluator is None:
-            self._evaluator = Evaluator(self.exp, self.space, self.budget)
-        return self._evaluator
-
-    @property
-    def records(self) -> Records:
-        if self._records is None:
-            self._records = Records.at(Path(self.run_dir) / "trials.jsonl")
-        return self._records
-
-    def prepare(self, values: Mapping[str, Any]) -> Prepared:
-        """``Evaluator.prepare`` with a small cache (the define-by-run space and the filter both ask)."""
-        key = point_key(values)
-        if key not in self._cache:
-            if len(self._cache) > 256:
-                self._cache.clear()
-            try:
-                self._cache[key] = self.evaluator.prepare(values)
-            except Rejected as rej:
-                self._cache[key] = rej
-        found = self._cache[key]
-        if isinstance(found, Rejected):
-            raise found
-        return found
-
-
-# --------------------------------------------------------------------------- records
-
-
-class Records:
-    """``trials.jsonl``: one JSON record per line, appended and flushed as each trial ends.
-
-    A (stage, number) is written once; only a FAIL record (a trial Tune gave up on) is
-    replaced, when a resumed run finishes that trial after all.
-    """
-
-    _open: dict[str, Records] = {}
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._states: dict[tuple[str, int], str] | None = None
-
-    @classmethod
-    def at(cls, path: Path) -> Records:
-        """The one Records of ``path`` in this process (the searcher and the callback share it)."""
-        key = str(path.resolve())
-        if key not in cls._open:
-            cls._open[key] = cls(path)
-        return cls._open[key]
-
-    def reload(self) -> None:
-        self._states = None
-
-    def _load(self) -> dict[tuple[str, int], str]:
-        if self._states is None:
-            self._states = {}
-            if self.path.exists():
-                for line in self.path.read_text().splitlines():
-                    try:
-                        r = json.loads(line)
-                        self._states[(r["stage"], int(r["number"]))] = r["state"]
-                    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                        continue  # a line cut short by a crash
-        return self._states
-
-    def has(self, stage: str, number: int) -> bool:
-        return (stage, number) in self._load()
-
-    def numbers(self, stage: str) -> set[int]:
-        return {n for s, n in self._load() if s == stage}
-
-    def write(self, record: dict[str, Any]) -> bool:
-        """Append ``record``; False when its number is already recorded (and not a FAIL to replace)."""
-        states = self._load()
-        key = (record["stage"], int(record["number"]))
-        if key in states:
-            if states[key] != "FAIL" or record["state"] == "FAIL":
-                return False
-            self._replace(key, record)
-        else:
-            line = json.dumps(record, default=_json_default, allow_nan=True)
-            with open(self.path, "a+b") as f:
-                if f.tell() > 0:  # a line cut short by a crash must not swallow this one
-                    f.seek(-1, os.SEEK_END)
-                    if f.read(1) != b"\n":
-                        line = "\n" + line
-                f.write((line + "\n").encode())
-                f.flush()
-                os.fsync(f.fileno())
-        states[key] = record["state"]
-        return True
-
-    def _replace(self, key: tuple[str, int], record: dict[str, Any]) -> None:
-        lines = []
-        for line in self.path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if (r["stage"], int(r["number"])) != key:
-                lines.append(line)
-        lines.append(json.dumps(record, default=_json_default))
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, self.path)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
-
-
-def make_record(stage: str, number: int, state: str, values: Mapping[str, Any], *, family: str,
-                point: Mapping[str, Any] | None = None, costs: Mapping[str, Any] | None = None,
-                verdict: str | None = None, violations: list[str] | None = None,
-                metrics: Mapping[str, float] | None = None, error: str | None = None,
-                duration_s: float | None = None, pruned_at_epoch: int | None = None) -> dict[str, Any]:
-    """A results record with the keys of :func:`scalesearch.results.record_from_optuna`."""
-    costs = costs or {}
-    return {
-        "stage": stage, "number": number, "state": state, "values": dict(values),
-        "point": dict(point) if point is not None else None, "family": family,
-        **{c: costs.get(c) for c in COST_COLUMNS},
-        "verdict": verdict, "violations": list(violations or []), "metrics": dict(metrics or {}),
-        "error": error, "duration_s": duration_s, "pruned_at_epoch": pruned_at_epoch,
-    }
-
-
-def rejected_record(ctx: StageRun, number: int, values: Mapping[str, Any], rej: Rejected,
-                    duration_s: float | None = None) -> dict[str, Any]:
-    return make_record(ctx.stage, number, "PRUNED", values, family=ctx.space.family, point=rej.point,
-                       costs=rej.costs, verdict=rej.kind, violations=rej.reasons, duration_s=duration_s)
-
-
-# --------------------------------------------------------------------------- searchers
-
-
-class PointList(_SearcherBase):
-    """Suggests a fixed list of points in order (the constrained grid, or random draws made up front)."""
-
-    def __init__(self, points: list[dict[str, Any]]) -> None:
-        super().__init__()
-        self.points = [dict(p) for p in points]
-        self.next = 0
-
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        if self.next >= len(self.points):
-            return _SearcherBase.FINISHED
-        number = self.next
-        self.next += 1
-        return {**self.points[number], NUMBER_KEY: number}
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        pass
-
-    def save(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump({"points": self.points, "next": self.next}, f)
-
-    def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            state = pickle.load(f)
-        self.points, self.next = state["points"], state["next"]
-
-
-class DefineByRun:
-    """The Optuna define-by-run space of a stage: ``suggest()`` per active domain, budget as constraint."""
-
-    def __init__(self, ctx: StageRun) -> None:
-        self.ctx = ctx
-
-    def __call__(self, trial: Any) -> dict[str, Any]:
-        from scalesearch.search.optuna_backend import suggest
-        from scalesearch.search.tune_space import is_active
-
-        values: dict[str, Any] = {}
-        for name, domain in self.ctx.space.search.items():
-            if is_active(self.ctx.space, name, values):
-                values[name] = suggest(trial, name, domain)
-        try:
-            self.ctx.prepare(values)
-            trial.set_constraint("budget", 0.0)
-        except Rejected as rej:
-            trial.set_constraint("budget", constraint_value(rej.reasons))
-        return {NUMBER_KEY: trial.number}
-
-
-class BudgetFilter(_SearcherBase):
-    """Checks every suggested point against the budget before Tune schedules it.
-
-    A rejected point is recorded (PRUNED, with its reasons) and reported back to the inner
-    searcher as pruned; the filter then asks again. Every suggestion consumes one trial
-    number, so a stage never exceeds its trial count and rejection cannot loop forever.
-    """
-
-    def __init__(self, searcher: Any, ctx: StageRun, metric: str | list[str] | None = None,
-                 mode: str | list[str] | None = None) -> None:
-        super().__init__(metric=metric, mode=mode)
-        self.searcher = searcher  # the name Tune's state saving follows through wrappers
-        self.ctx = ctx
-        self.epochs = ctx.exp.evaluation.epochs
-        self._inner: dict[str, str] = {}
-
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
-        return True  # configured at construction
-
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        from scalesearch.search.tune_space import to_values
-
-        attempt = 0
-        while True:
-            inner_id = f"{trial_id}-{attempt}"
-            attempt += 1
-            config = self.searcher.suggest(inner_id)
-            if config is None or config == _SearcherBase.FINISHED:
-                return config
-            config = dict(config)
-            number = int(config.pop(NUMBER_KEY))
-            if number >= self.ctx.total:
-                self.searcher.on_trial_complete(inner_id, None, error=True)
-                return _SearcherBase.FINISHED
-            if self.ctx.records.has(self.ctx.stage, number):  # recorded before a driver restart
-                self.searcher.on_trial_complete(inner_id, None, error=True)
-                continue
-            values = to_values(self.ctx.space, config)
-            start = time.perf_counter()
-            try:
-                self.ctx.prepare(values)
-            except Rejected as rej:
-                self.ctx.records.write(rejected_record(self.ctx, number, values, rej,
-                                                       time.perf_counter() - start))
-                _say(f"[{self.ctx.stage}] trial {number} PRUNED before launch ({rej.kind}): {rej}")
-                self.searcher.on_trial_complete(inner_id, None, error=False)
-                continue
-            self._inner[trial_id] = inner_id
-            return {**config, NUMBER_KEY: number}
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        inner_id = self._inner.get(trial_id)
-        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
-        if inner_id is not None and all(m in result for m in metrics):
-            self.searcher.on_trial_result(inner_id, result)
-
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        inner_id = self._inner.pop(trial_id, None)
-        if inner_id is None:
-            return
-        payload = _payload(result)
-        if error or payload.get("error") or payload.get("verdict", "feasible") != "feasible":
-            self.searcher.on_trial_complete(inner_id, None, error=True)
-        elif int(payload.get("epoch") or 0) < self.epochs:  # stopped early by the scheduler
-            self.searcher.on_trial_complete(inner_id, None, error=False)
-        else:
-            self.searcher.on_trial_complete(inner_id, result, error=False)
-
-    def get_state(self) -> dict[str, Any]:
-        return {"inner": dict(self._inner)}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self._inner = dict(state.get("inner", {}))
-
-    def save(self, checkpoint_path: str) -> None:
-        self.searcher.save(checkpoint_path)
-
-    def restore(self, checkpoint_path: str) -> None:
-        self.searcher.restore(checkpoint_path)
-
-
-def optuna_search_class() -> type:
-    """Tune's OptunaSearch, saving its state with cloudpickle (the space and sampler hold closures)."""
-    import ray.cloudpickle as cloudpickle
-    from ray.tune.search.optuna import OptunaSearch
-
-    class CloudpickledOptunaSearch(OptunaSearch):
-        def save(self, checkpoint_path: str) -> None:
-            with open(checkpoint_path, "wb") as f:
-                cloudpickle.dump(self.__dict__.copy(), f)
-
-        def restore(self, checkpoint_path: str) -> None:
-            with open(checkpoint_path, "rb") as f:
-                self.__dict__.update(cloudpickle.load(f))
-
-    return CloudpickledOptunaSearch
-
-
-def _payload(result: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not result or RESULT_KEY not in result:
-        return {}
-    try:
-        return json.loads(result[RESULT_KEY])
-    except (TypeError, json.JSONDecodeError):
-        return {}
-
-
-def make_searcher(ctx: StageRun, stage: Stage, seed: int) -> BudgetFilter:
-    """The stage's searcher, wrapped by the budget filter."""
-    exp = ctx.exp
-    names = list(exp.objectives)
-    modes = ["max" if d == "maximize" else "min" for d in exp.objectives.values()]
-    metric: str | list[str] = names if exp.multi_objective else names[0]
-    mode: str | list[str] = modes if exp.multi_objective else modes[0]
-    if stage.strategy == "grid":
-        from scalesearch.search.tune_space import grid_points
-
-        points = grid_points(ctx.space, ctx.total)
-        if not points:
-            raise ExperimentError(f"the grid of stage space {dict(ctx.space.search)} is empty after its constraints")
-        inner: Any = PointList(points)
-    elif stage.strategy == "random":
-        import numpy as np
-
-        from scalesearch.search.tune_space import sample, to_tune
-
-        param_space = to_tune(ctx.space)
-        rng = np.random.default_rng(seed)
-        inner = PointList([sample(param_space, rng) for _ in range(ctx.total)])
-    else:
-        import optuna
-
-        from scalesearch.search.optuna_backend import _sampler
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        inner = optuna_search_class()(space=DefineByRun(ctx), metric=metric, mode=mode,
-                                      sampler=_sampler(stage, seed))
-    return BudgetFilter(inner, ctx, metric, mode)
-
-
-def make_scheduler(exp: Experiment) -> Any:
-    """ASHA / async HyperBand / median stopping on the first objective per epoch; None otherwise."""
-    if exp.multi_objective or exp.pruner == "none" or exp.evaluation.epochs < 2:
-        return None
-    from ray.tune.schedulers import ASHAScheduler, AsyncHyperBandScheduler, MedianStoppingRule
-
-    name, direction = next(iter(exp.objectives.items()))
-    mode = "max" if direction == "maximize" else "min"
-    epochs = exp.evaluation.epochs
-    if exp.pruner == "asha":
-        return ASHAScheduler(time_attr="epoch", metric=name, mode=mode, max_t=epochs, grace_period=1,
-                             reduction_factor=3)
-    if exp.pruner == "hyperband":
-        brackets = max(1, min(3, int(math.log(epochs, 3)) + 1))
-        return AsyncHyperBandScheduler(time_attr="epoch", metric=name, mode=mode, max_t=epochs,
-                                       grace_period=1, reduction_factor=3, brackets=brackets)
-    return MedianStoppingRule(time_attr="epoch", metric=name, mode=mode, grace_period=1,
-                              min_samples_required=2)
-
+from scalesearch.search.ray_records import (
+    MAX_FAILURES,
+    NUMBER_KEY,
+    RESULT_KEY,
+    STAGE_STATE,
+    Records,
+    StageRun,
+    make_record,
+    say,
+)
+from scalesearch.search.tune_searchers import _payload, make_scheduler, make_searcher
+from scalesearch.trial import Evaluator, Rejected
 
 # --------------------------------------------------------------------------- trainable (on the workers)
 
@@ -479,7 +111,7 @@ class RecordTrials(_CallbackBase):
         self.ctx = ctx
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        _say(f"[{self.ctx.stage}] trial {trial.config.get(NUMBER_KEY)} failed on its worker "
+        say(f"[{self.ctx.stage}] trial {trial.config.get(NUMBER_KEY)} failed on its worker "
              f"({_error_text(trial)}); retrying ({trial.num_failures}/{MAX_FAILURES})")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -521,7 +153,7 @@ class RecordTrials(_CallbackBase):
         if ctx.records.write(record):
             shown = ", ".join(f"{k}={_fmt(v)}" for k, v in (p.get("metrics") or {}).items()
                               if k in ("accuracy", "val_loss"))
-            _say(f"[{ctx.stage}] trial {number} {state}{' at epoch ' + str(pruned_at) if pruned_at else ''} "
+            say(f"[{ctx.stage}] trial {number} {state}{' at epoch ' + str(pruned_at) if pruned_at else ''} "
                  f"{_fmt_values(values)}{' ' + shown if shown else ''}{' — ' + error if error else ''}")
 
 
@@ -546,10 +178,6 @@ def _fmt(v: Any) -> str:
 
 def _fmt_values(values: Mapping[str, Any]) -> str:
     return " ".join(f"{k}={_fmt(v)}" for k, v in values.items())
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- driver
@@ -665,7 +293,7 @@ def run_stage(ctx: StageRun, stage: Stage, *, cpus_per_trial: float, gpus_per_tr
     state_file = exp_dir / STAGE_STATE
     state = json.loads(state_file.read_text()) if state_file.exists() else None
     if state and state["trials"] != ctx.total:
-        _say(f"[{ctx.stage}] this Ray run started with {state['trials']} trials and keeps that count "
+        say(f"[{ctx.stage}] this Ray run started with {state['trials']} trials and keeps that count "
              "(a different --trials needs a new --out)")
         ctx = dataclasses.replace(ctx, total=int(state["trials"]))
     progress.stage(ctx.stage, done=len(ctx.records.numbers(ctx.stage) & set(range(ctx.total))), total=ctx.total)
@@ -675,7 +303,7 @@ def run_stage(ctx: StageRun, stage: Stage, *, cpus_per_trial: float, gpus_per_tr
                                     {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)  # no result.json noise
     if state and tune.Tuner.can_restore(str(exp_dir)):
-        _say(f"[{ctx.stage}] resuming the Tune run in {exp_dir}")
+        say(f"[{ctx.stage}] resuming the Tune run in {exp_dir}")
         tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=True)
     else:
         tuner = tune.Tuner(

@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from ray.tune.search import Searcher
 
 from scalesearch import jobs
 from scalesearch.budget import parse_budget
 from scalesearch.experiment import Evaluation, Experiment, SearchSpace
 from scalesearch.results import record_from_optuna
-from scalesearch.search import ray_backend as rb
+from scalesearch.search import ray_records as rr
+from scalesearch.search import tune_searchers as ts
 from scalesearch.space import Int
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,25 +245,25 @@ def test_budget_filter_records_rejected_points_and_never_repeats(tmp_path):
                      strategy="grid", budget=BUDGET, pruner="none",
                      evaluation=Evaluation(dataset="digits", resolution=16, epochs=1))
     stage = exp.all_stages()[0]
-    ctx = rb.StageRun(exp, "search", stage.space, parse_budget(exp.budget), str(tmp_path), total=4)
-    searcher = rb.make_searcher(ctx, stage, seed=0)
+    ctx = rr.StageRun(exp, "search", stage.space, parse_budget(exp.budget), str(tmp_path), total=4)
+    searcher = ts.make_searcher(ctx, stage, seed=0)
     first, second = searcher.suggest("a"), searcher.suggest("b")
-    assert (first["widen_factor"], first[rb.NUMBER_KEY]) == (1, 0)
-    assert (second["widen_factor"], second[rb.NUMBER_KEY]) == (2, 1)
-    assert searcher.suggest("c") == rb._SearcherBase.FINISHED  # k=3 and k=4 are over budget
+    assert (first["widen_factor"], first[rr.NUMBER_KEY]) == (1, 0)
+    assert (second["widen_factor"], second[rr.NUMBER_KEY]) == (2, 1)
+    assert searcher.suggest("c") == Searcher.FINISHED  # k=3 and k=4 are over budget
     recs = records(tmp_path)
     assert [(r["number"], r["state"], r["verdict"]) for r in recs] == [(2, "PRUNED", "over budget"),
                                                                       (3, "PRUNED", "over budget")]
     assert all(set(r) == record_keys() for r in recs)
     # a restarted driver re-suggesting recorded numbers skips them instead of writing them twice
-    rb.Records._open.clear()
-    again = rb.make_searcher(rb.StageRun(exp, "search", stage.space, parse_budget(exp.budget), str(tmp_path),
+    rr.Records._open.clear()
+    again = ts.make_searcher(rr.StageRun(exp, "search", stage.space, parse_budget(exp.budget), str(tmp_path),
                                          total=4), stage, seed=0)
-    assert [again.suggest(x)[rb.NUMBER_KEY] for x in "de"] == [0, 1]
-    assert again.suggest("f") == rb._SearcherBase.FINISHED and len(records(tmp_path)) == 2
+    assert [again.suggest(x)[rr.NUMBER_KEY] for x in "de"] == [0, 1]
+    assert again.suggest("f") == Searcher.FINISHED and len(records(tmp_path)) == 2
     # a FAIL (a trial Tune gave up on) is replaced once a resumed run finishes it; nothing else is
-    store = rb.Records.at(tmp_path / "trials.jsonl")
-    fail = rb.make_record("search", 0, "FAIL", {"widen_factor": 1}, family="wrn", error="node died")
+    store = rr.Records.at(tmp_path / "trials.jsonl")
+    fail = rr.make_record("search", 0, "FAIL", {"widen_factor": 1}, family="wrn", error="node died")
     assert store.write(fail) and not store.write(fail)
     assert store.write({**fail, "state": "COMPLETE", "error": None})
     assert not store.write({**fail, "state": "COMPLETE"})
