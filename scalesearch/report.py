@@ -156,7 +156,7 @@ def _best(
         "<p>The best complete trial by <b>"
         + escape(metric)
         + "</b> that meets the budget"
-        + (" (and the budget check given)" if budget_check else "")
+        + (f" <code>{escape(str(meta['budget']))}</code>" if meta.get("budget") else "")
         + ", picked on the Pareto front:</p>",
         _table(rows),
         "<h3>How to build it</h3>",
