@@ -13,7 +13,9 @@ Supported names:
   it works offline), as 3 channels, stratified seeded split by ``val_fraction``.
 - ``cifar10`` / ``cifar100``: the python-pickle archives, read from ``root`` (the
   ``.tar.gz`` or the extracted folder), downloaded there (md5-checked) when missing; the
-  official test set is the validation split.
+  official test set is the validation split. ``root`` may also be an ``http(s)://`` or
+  ``file://`` URL of the archive (or of a folder holding it), e.g. a mirror every Ray worker
+  can reach: it is fetched once per machine into :func:`default_root` and md5-checked.
 - ``imagefolder:PATH`` (or ``imagefolder`` with ``root=PATH``): ``PATH/train/<class>/*``
   and ``PATH/val/<class>/*``, or one ``PATH/<class>/*`` tree split by ``val_fraction``.
 """
@@ -25,6 +27,7 @@ import io
 import os
 import pickle
 import tarfile
+import tempfile
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -251,10 +254,17 @@ _CIFAR = {
 }  # fmt: skip
 
 
+_URL_SCHEMES = ("http://", "https://", "file://")
+
+
 def _cifar(name: str, root: str | os.PathLike[str] | None, resolution: int | None, download: bool) -> Data:
     spec = _CIFAR[name]
-    base = Path(root).expanduser() if root is not None else default_root()
-    source = _find_cifar(spec, base)
+    text = os.fspath(root) if root is not None else None
+    if text is not None and text.startswith(_URL_SCHEMES):
+        base, source = default_root(), _fetch_cifar(spec, text)
+    else:
+        base = Path(text).expanduser() if text is not None else default_root()
+        source = _find_cifar(spec, base)
     if source is None:
         expected = base / spec.archive
         how = (
@@ -294,6 +304,22 @@ def _cifar(name: str, root: str | os.PathLike[str] | None, resolution: int | Non
     return Data(train, val, spec.num_classes, 3, 32, name, res, names)
 
 
+def _fetch_cifar(spec: _CifarSpec, url: str) -> Path:
+    """The archive at ``url`` (or ``url/<archive name>``), fetched once into :func:`default_root`."""
+    if not url.endswith((".tar.gz", ".tgz", ".tar")):
+        url = url.rstrip("/") + "/" + spec.archive
+    target = default_root() / spec.archive
+    if not target.is_file():
+        try:
+            _download(url, target, spec.md5)
+        except (OSError, ValueError) as err:
+            raise ScalesearchError(
+                f"{spec.title}: fetching {url} failed ({err}); the URL must serve the standard "
+                f"{spec.archive} (md5 {spec.md5})"
+            ) from None
+    return target
+
+
 def _find_cifar(spec: _CifarSpec, base: Path) -> Path | None:
     """The archive or extracted folder under ``base`` (or ``base`` itself), if any."""
     candidates = (base, base / spec.folder, base / spec.archive)
@@ -327,7 +353,9 @@ def _unpickle(raw: bytes) -> dict:
 
 def _download(url: str, target: Path, md5: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(fd)  # a name of its own: trials on one machine may fetch at the same time
+    partial = Path(name)
     digest = hashlib.md5()
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:

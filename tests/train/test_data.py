@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import http.server
 import io
 import pickle
 import tarfile
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +21,7 @@ import torch
 
 from scalesearch.errors import ScalesearchError
 from scalesearch.train import Data, ImageTensors, load_dataset
+from scalesearch.train import data as data_module
 from scalesearch.train.data import stratified_split
 
 PER_BATCH = 20
@@ -162,6 +169,62 @@ def test_download_with_a_wrong_md5_is_rejected(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(ScalesearchError, match="md5"):
         load_dataset("cifar10", root=tmp_path)
     assert list(tmp_path.iterdir()) == []  # neither the archive nor a partial download is left
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on loopback serving ``tmp_path/www``; yields its URL and the paths asked for."""
+    (tmp_path / "www").mkdir()
+    asked: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(tmp_path / "www"), **kwargs)
+
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_cifar_from_a_url_is_fetched_once_per_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served: tuple[str, list[str]]
+) -> None:
+    url, asked = served
+    archive, _ = _write_cifar(tmp_path / "written", "cifar10")
+    (tmp_path / "www" / "mirror").mkdir()
+    (tmp_path / "www" / "mirror" / archive.name).write_bytes(archive.read_bytes())
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SCALESEARCH_DATA_DIR", str(cache))
+    # the written archive stands in for the real one: the check is against the official md5
+    real = data_module._CIFAR["cifar10"]
+    monkeypatch.setitem(data_module._CIFAR, "cifar10",
+                        dataclasses.replace(real, md5=hashlib.md5(archive.read_bytes()).hexdigest()))
+    local = load_dataset("cifar10", root=archive, download=False)
+    for root in (f"{url}/mirror", f"{url}/mirror/{archive.name}", archive.as_uri()):
+        data = load_dataset("cifar10", root=root, download=False)
+        assert torch.equal(data.train.images, local.train.images) and data.num_classes == 10
+    assert asked == [f"/mirror/{archive.name}"]  # fetched once, then read from the cache
+    assert [p.name for p in cache.iterdir()] == [archive.name]
+
+    monkeypatch.setitem(data_module._CIFAR, "cifar10", real)
+    (cache / archive.name).unlink()
+    with pytest.raises(ScalesearchError, match="must serve the standard cifar-10-python.tar.gz") as err:
+        load_dataset("cifar10", root=f"{url}/mirror")
+    assert "md5" in str(err.value) and list(cache.iterdir()) == []  # nothing half-written is kept
+    with pytest.raises(ScalesearchError, match="404"):
+        load_dataset("cifar10", root=f"{url}/nowhere/")
 
 
 def test_corrupt_cifar_is_reported(tmp_path: Path) -> None:
