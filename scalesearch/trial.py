@@ -94,11 +94,11 @@ class Evaluator:
 
     def train(self, prepared: Prepared, on_epoch: EpochHook | None = None) -> dict[str, float]:
         """Build the point's network and train it for real; returns the validation metrics."""
+        import torch
+
         from scalesearch.train.loop import train_and_evaluate
 
         ev = self.experiment.evaluation
-        import torch
-
         data = self.data(prepared.point["resolution"])
         torch.manual_seed(ev.seed)  # initial weights from the seed alone, not from earlier trials
         model = get_family(self.space.family).build(prepared.point)

@@ -27,7 +27,6 @@ import io
 import os
 import pickle
 import tarfile
-import tempfile
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from scalesearch.atomic import atomic_path
 from scalesearch.errors import ScalesearchError
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagefolder:PATH")
@@ -352,21 +352,16 @@ def _unpickle(raw: bytes) -> dict:
 
 
 def _download(url: str, target: Path, md5: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    os.close(fd)  # a name of its own: trials on one machine may fetch at the same time
-    partial = Path(name)
+    """Fetch ``url`` to ``target`` if its md5 matches; the partial file has a name of its own
+    (trials on one machine may fetch at the same time) and is removed on failure."""
     digest = hashlib.md5()
-    try:
+    with atomic_path(target) as partial:
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
             while chunk := response.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != md5:
             raise ValueError(f"md5 of the download is {digest.hexdigest()}, expected {md5}")
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- image folders
