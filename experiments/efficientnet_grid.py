@@ -104,9 +104,9 @@ experiment = CompoundScaling(
 
 def summarize(results: pd.DataFrame, exp: Experiment) -> str:
     """Grid candidates with their FLOPs ratio to the base (fvcore), then the scaled family beside B0..B7."""
+    from scalesearch.analysis.references import reference_costs
     from scalesearch.cost.fvcore_count import count
     from scalesearch.formatting import table
-    from scalesearch.references import reference_costs
     from scalesearch.registry import get_family
 
     fam = get_family("efficientnet")

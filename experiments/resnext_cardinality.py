@@ -14,8 +14,8 @@ from typing import Any
 
 from scalesearch.experiment import Evaluation, Experiment, SearchSpace
 from scalesearch.registry import get_family
-from scalesearch.screen import solve
 from scalesearch.space import Choice
+from scalesearch.verdict.screen import solve
 
 
 def _layers(options: dict[str, Any]) -> list[int]:

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from scalesearch.errors import ExperimentError, PointError
+from scalesearch.metrics import COST_METRICS, TRAINING_METRICS
 from scalesearch.space import Choice, Constraint, Domain, Float, Int, Point
 
 STRATEGIES = ("grid", "random", "tpe", "nsga2")
 PRUNERS = ("none", "median", "asha", "hyperband")
 DIRECTIONS = ("maximize", "minimize")
-METRIC_OBJECTIVES = ("accuracy", "val_loss", "train_loss", "train_seconds")
-COST_OBJECTIVES = ("params", "flops", "activations", "latency_ms")
+METRIC_OBJECTIVES = TRAINING_METRICS
+COST_OBJECTIVES = COST_METRICS
 
 
 @dataclass

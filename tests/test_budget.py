@@ -1,7 +1,7 @@
 import pytest
 
-from scalesearch.budget import Budget, parse_budget, parse_number
 from scalesearch.errors import BudgetError
+from scalesearch.verdict.budget import Budget, parse_budget, parse_number
 
 
 def fake(name: str, metric: str) -> float:

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scalesearch.analysis.pareto import DIRECTIONS, STATUSES, best_under_budget, mark_front, pareto_front
 from scalesearch.errors import ScalesearchError
-from scalesearch.pareto import DIRECTIONS, STATUSES, best_under_budget, mark_front, pareto_front
 
 
 def table(rows: list[tuple]) -> pd.DataFrame:

@@ -9,17 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalesearch.atomic import write_atomic
-from scalesearch.errors import ScalesearchError
-from scalesearch.plots import (
-    FLOP_CONVENTION,
+from scalesearch.analysis.plots import (
     budget_lines_from,
     format_cost,
     pareto_figure,
     point_label,
     save_figure,
 )
-from scalesearch.plots_html import pareto_html, pareto_plotly
+from scalesearch.analysis.plots_html import pareto_html, pareto_plotly
+from scalesearch.atomic import write_atomic
+from scalesearch.errors import ScalesearchError
+from scalesearch.metrics import FLOP_CONVENTION
 
 # torchvision EfficientNet B0-B7: fvcore FLOPs at their own resolutions, ImageNet top-1.
 EFFICIENTNETS = [
@@ -240,17 +240,10 @@ def test_helpers() -> None:
     assert format_cost("params", float("nan")) == "–"
 
 
-def test_flop_convention_matches_the_cost_module() -> None:
-    """plots keeps a copy (importing the cost module would import torch); read the original's source."""
-    import ast
-    import importlib.util
+def test_flop_convention_has_one_home() -> None:
+    """plots, cost and the CLI share scalesearch.metrics' text (no copy to keep in step)."""
+    from scalesearch import metrics
+    from scalesearch.cost.record import CostRecord
 
-    origin = importlib.util.find_spec("scalesearch.cost.fvcore_count").origin
-    tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
-    values = [
-        node.value.value
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        and any(getattr(t, "id", "") == "FLOP_CONVENTION" for t in node.targets)
-    ]
-    assert values == [FLOP_CONVENTION]
+    assert FLOP_CONVENTION is metrics.FLOP_CONVENTION
+    assert CostRecord.__dataclass_fields__["flop_convention"].default is FLOP_CONVENTION

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalesearch.report import build_snippet, render_report
+from scalesearch.analysis.report import build_snippet, render_report
 
 META = {
     "name": "effnet-compound",

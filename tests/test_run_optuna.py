@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from scalesearch.results import load_results
+from scalesearch.analysis.results import load_results
 from tests.helpers import ROOT, cli, cli_json, tiny_experiment
 
 

@@ -4,11 +4,11 @@ import time
 
 import pytest
 
-from scalesearch.budget import parse_budget
 from scalesearch.errors import BudgetError, PointError
 from scalesearch.registry import get_family
-from scalesearch.screen import ensure_feasible, screen, solve
 from scalesearch.space import Choice, Int
+from scalesearch.verdict.budget import parse_budget
+from scalesearch.verdict.screen import ensure_feasible, screen, solve
 
 
 def test_screen_counts_feasible_points_and_orders_extremes():

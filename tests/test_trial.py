@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from scalesearch.budget import parse_budget
 from scalesearch.experiment import Evaluation, Experiment, SearchSpace
+from scalesearch.search.trial import Evaluator, Rejected
 from scalesearch.space import Choice
-from scalesearch.trial import Evaluator, Rejected
+from scalesearch.verdict.budget import parse_budget
 
 EXP = Experiment(
     name="trial",

@@ -10,8 +10,6 @@ from typing import Any
 import torch
 from torch import nn
 
-FLOP_CONVENTION = "fvcore: 1 multiply-add = 1 flop, batch norm counted as in eval mode, batch 1"
-
 
 @dataclass(frozen=True)
 class FvcoreCounts:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from scalesearch.cost.fvcore_count import FLOP_CONVENTION
 from scalesearch.cost.latency import LatencyCache, LatencySpec, measure, resolve_device
 from scalesearch.errors import ScalesearchError
 from scalesearch.family import Family
+from scalesearch.metrics import COST_METRICS, FLOP_CONVENTION
 from scalesearch.space import Point, point_key
 
 METHODS = ("analytic", "fvcore")
-METRICS = ("params", "flops", "activations", "latency_ms")
+METRICS = COST_METRICS
 
 
 @dataclass

@@ -24,12 +24,12 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from scalesearch.budget import Budget
 from scalesearch.errors import ExperimentError
 from scalesearch.experiment import Experiment, SearchSpace, Stage
 from scalesearch.progress import Progress
+from scalesearch.search.trial import Evaluator, Rejected, constraint_value
 from scalesearch.space import Choice, Domain, Float, Int
-from scalesearch.trial import Evaluator, Rejected, constraint_value
+from scalesearch.verdict.budget import Budget
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 

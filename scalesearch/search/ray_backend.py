@@ -36,12 +36,10 @@ from typing import Any
 import pandas as pd
 from ray.tune.callback import Callback as _CallbackBase
 
-from scalesearch.budget import parse_budget
+from scalesearch.analysis.results import load_results, write_json_atomic
 from scalesearch.errors import ExperimentError, ScalesearchError, UsageError
 from scalesearch.experiment import Experiment, SearchSpace, Stage
 from scalesearch.progress import Progress
-from scalesearch.results import load_results, write_json_atomic
-from scalesearch.runner import check_feasible, stage_space, write_meta
 from scalesearch.search.ray_records import (
     MAX_FAILURES,
     NUMBER_KEY,
@@ -52,8 +50,10 @@ from scalesearch.search.ray_records import (
     make_record,
     say,
 )
+from scalesearch.search.runs import check_feasible, stage_space, write_meta
+from scalesearch.search.trial import Evaluator, Rejected
 from scalesearch.search.tune_searchers import _payload, make_scheduler, make_searcher
-from scalesearch.trial import Evaluator, Rejected
+from scalesearch.verdict.budget import parse_budget
 
 # --------------------------------------------------------------------------- trainable (on the workers)
 
@@ -219,7 +219,7 @@ def _import_eagerly() -> None:
 
 def _code_runtime_env() -> dict[str, Any]:
     """Ship scalesearch and searchspaces to the workers of a cluster we connect to by address."""
-    from scalesearch.jobs import package_dir
+    from scalesearch.cluster.connection import package_dir
 
     return {"py_modules": [str(package_dir("scalesearch")), str(package_dir("searchspaces"))],
             "excludes": ["**/__pycache__", "*.pyc"]}
@@ -233,7 +233,7 @@ def connect(address: str | None) -> None:
     ``RAY_AUTH_MODE=token`` (a token-mode driver on a cluster without authentication, or the
     reverse, does not work, so it is not guessed).
     """
-    from scalesearch.jobs import check_reachable, token_available
+    from scalesearch.cluster.connection import check_reachable, token_available
 
     if address and address.startswith("ray://"):
         raise UsageError(f"--address {address}: Ray Client addresses are not supported; use the cluster's GCS "
@@ -348,7 +348,7 @@ def run_ray(exp: Experiment, run_dir: Path, address: str | None = None, trials: 
     if max_concurrent is not None and max_concurrent < 1:
         raise UsageError(f"--max-concurrent must be >= 1, but got --max-concurrent {max_concurrent}")
     if address and address not in ("auto",) and not address.startswith("ray://"):
-        from scalesearch.jobs import check_reachable
+        from scalesearch.cluster.connection import check_reachable
 
         check_reachable(address)  # a wrong address fails in seconds, before anything else
     run_dir = Path(run_dir).resolve()  # before ray.init: a job's working directory can move under it

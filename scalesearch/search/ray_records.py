@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from scalesearch.budget import Budget
+from scalesearch.analysis.results import COST_COLUMNS
 from scalesearch.experiment import Experiment, SearchSpace
-from scalesearch.results import COST_COLUMNS
+from scalesearch.search.trial import Evaluator, Prepared, Rejected
 from scalesearch.space import point_key
-from scalesearch.trial import Evaluator, Prepared, Rejected
+from scalesearch.verdict.budget import Budget
 
 NUMBER_KEY = "_scalesearch_number"
 RESULT_KEY = "scalesearch"
@@ -162,7 +162,7 @@ def make_record(stage: str, number: int, state: str, values: Mapping[str, Any], 
                 verdict: str | None = None, violations: list[str] | None = None,
                 metrics: Mapping[str, float] | None = None, error: str | None = None,
                 duration_s: float | None = None, pruned_at_epoch: int | None = None) -> dict[str, Any]:
-    """A results record with the keys of :func:`scalesearch.results.record_from_optuna`."""
+    """A results record with the keys of :func:`scalesearch.analysis.results.record_from_optuna`."""
     costs = costs or {}
     return {
         "stage": stage, "number": number, "state": state, "values": dict(values),

@@ -15,7 +15,7 @@ from ray.tune.search import Searcher as _SearcherBase
 from scalesearch.errors import ExperimentError
 from scalesearch.experiment import Experiment, Stage
 from scalesearch.search.ray_records import NUMBER_KEY, RESULT_KEY, StageRun, rejected_record, say
-from scalesearch.trial import Rejected, constraint_value
+from scalesearch.search.trial import Rejected, constraint_value
 
 
 class PointList(_SearcherBase):

@@ -24,13 +24,13 @@ from pathlib import Path
 import pytest
 from ray.tune.search import Searcher
 
-from scalesearch import jobs
-from scalesearch.budget import parse_budget
+from scalesearch.analysis.results import record_from_optuna
+from scalesearch.cluster import transfer
 from scalesearch.experiment import Evaluation, Experiment, SearchSpace
-from scalesearch.results import record_from_optuna
 from scalesearch.search import ray_records as rr
 from scalesearch.search import tune_searchers as ts
 from scalesearch.space import Int
+from scalesearch.verdict.budget import parse_budget
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -278,13 +278,13 @@ def test_results_block_survives_the_log(tmp_path):
 
     buf = io.StringIO()
     buf.write("training...\n")
-    jobs.dump_results(tmp_path, buf)
+    transfer.dump_results(tmp_path, buf)
     buf.write("done\n")
     logs = buf.getvalue()
-    assert jobs.extract_results(logs) == {"run.json": '{"name": "x", "backend": "ray"}',
+    assert transfer.extract_results(logs) == {"run.json": '{"name": "x", "backend": "ray"}',
                                           "trials.jsonl": '{"number": 0}\n'}
-    assert list(jobs.without_results(logs.splitlines())) == ["training...", "done"]
-    assert jobs.extract_results("no block here") is None
+    assert list(transfer.without_results(logs.splitlines())) == ["training...", "done"]
+    assert transfer.extract_results("no block here") is None
 
 
 # --------------------------------------------------------------------------- tests on the cluster
@@ -340,13 +340,13 @@ def test_submit_runs_a_job_and_brings_the_results_back(cluster, tmp_path):
     out = tmp_path / "fetched"
     done = cluster.cli("submit", str(exp), "--address", cluster.dashboard, "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
-    assert "[search] trial" in done.stdout and jobs.BEGIN not in done.stdout  # streamed, block hidden
+    assert "[search] trial" in done.stdout and transfer.BEGIN not in done.stdout  # streamed, block hidden
     check_tiny_results(cluster, out)
     job_id = next(line.split()[2] for line in done.stderr.splitlines() if line.startswith("submitted job"))
     status = cluster.cli("jobs", "status", job_id, "--address", cluster.dashboard)
     assert status.returncode == 0 and "SUCCEEDED" in status.stdout
     logs = cluster.cli("jobs", "logs", job_id, "--address", cluster.dashboard)
-    assert logs.returncode == 0 and "[search] trial" in logs.stdout and jobs.BEGIN not in logs.stdout
+    assert logs.returncode == 0 and "[search] trial" in logs.stdout and transfer.BEGIN not in logs.stdout
     again = tmp_path / "again"
     fetch = cluster.cli("jobs", "fetch", job_id, "--address", cluster.dashboard, "--out", str(again))
     assert fetch.returncode == 0, fetch.stderr

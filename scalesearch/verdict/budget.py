@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from scalesearch.cost.record import METRICS
 from scalesearch.errors import BudgetError, PointError
+from scalesearch.metrics import COST_METRICS as METRICS
 
 OPS = ("<=", ">=", "<", ">", "~")
 _SUFFIX = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}

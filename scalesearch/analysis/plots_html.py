@@ -1,4 +1,4 @@
-"""Interactive Pareto plots: the content of :func:`scalesearch.plots.pareto_figure` as plotly HTML."""
+"""Interactive Pareto plots: the content of :func:`scalesearch.analysis.plots.pareto_figure` as plotly HTML."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from scalesearch.atomic import write_atomic
-from scalesearch.pareto import mark_front, resolve_directions
-from scalesearch.plots import (
+from scalesearch.analysis.pareto import mark_front, resolve_directions
+from scalesearch.analysis.plots import (
     Frames,
     Reference,
     _axis_label,
@@ -27,6 +26,7 @@ from scalesearch.plots import (
     format_cost,
     point_label,
 )
+from scalesearch.atomic import write_atomic
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure as PlotlyFigure

@@ -18,16 +18,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scalesearch.atomic import write_atomic
-from scalesearch.errors import ScalesearchError
-from scalesearch.pareto import BudgetCheck, best_under_budget, mark_front, over_budget, resolve_directions
-from scalesearch.plots import (
-    FLOP_CONVENTION,
+from scalesearch.analysis.pareto import (
+    BudgetCheck,
+    best_under_budget,
+    mark_front,
+    over_budget,
+    resolve_directions,
+)
+from scalesearch.analysis.plots import (
     Reference,
     budget_lines_from,
     format_cost,
     pareto_figure,
 )
+from scalesearch.atomic import write_atomic
+from scalesearch.errors import ScalesearchError
+from scalesearch.metrics import FLOP_CONVENTION
 
 Landscape = Mapping[str, Any] | Callable[[], Mapping[str, Any] | None] | None
 

@@ -6,15 +6,15 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from scalesearch.cli import _args, command
 from scalesearch.errors import ScalesearchError, UsageError
 
 AXES = ("flops", "params", "latency_ms", "activations", "accuracy", "val_loss", "duration_s")
+"""Plot axes: the cost columns first (x), then what trials measure (y); names from scalesearch.metrics."""
 
 
 def _load(run_dirs: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Results tables by run label, and the runs' metadata; a clear error when nothing finished."""
-    from scalesearch.results import load_results, load_run_meta
+    from scalesearch.analysis.results import load_results, load_run_meta
 
     frames, metas = {}, []
     for d in run_dirs:
@@ -30,7 +30,7 @@ def _load(run_dirs: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def _budget(text: str | None):
-    from scalesearch.budget import parse_budget
+    from scalesearch.verdict.budget import parse_budget
 
     return parse_budget(text) if text else None
 
@@ -47,7 +47,7 @@ def _check(budget: Any):
     return lambda row: budget.check({m: row.get(m) for m in budget.metrics}).feasible
 
 
-def _pareto_args(p: argparse.ArgumentParser) -> None:
+def pareto_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--x", default="flops", help=f"cost column: one of {', '.join(AXES[:4])}")
     p.add_argument("--y", default="accuracy", help="metric column (default accuracy)")
@@ -56,11 +56,9 @@ def _pareto_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="pareto.png", help="output .png, .svg or .html (plotly, interactive)")
 
 
-@command("pareto", "Pareto front of one or more runs, canonical networks drawn in")
-@_args(_pareto_args)
 def cmd_pareto(args: argparse.Namespace) -> int:
-    from scalesearch.pareto import best_under_budget
-    from scalesearch.references import as_markers, reference_costs
+    from scalesearch.analysis.pareto import best_under_budget
+    from scalesearch.analysis.references import as_markers, reference_costs
 
     for axis in (args.x, args.y):
         if axis not in AXES:
@@ -78,21 +76,21 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     kwargs = dict(x=args.x, y=args.y, logx=True if args.logx else None, references=refs,
                   budget_lines=_budget_lines(budget, args.x, args.y), labels=labels)
     if out.suffix == ".html":
-        from scalesearch.plots_html import pareto_html
+        from scalesearch.analysis.plots_html import pareto_html
 
         pareto_html(frames, out, **kwargs)
     else:
         import matplotlib
 
         matplotlib.use("Agg")
-        from scalesearch.plots import pareto_figure, save_figure
+        from scalesearch.analysis.plots import pareto_figure, save_figure
 
         save_figure(pareto_figure(frames, **kwargs), out)
     print(f"wrote {out}")
     return 0
 
 
-def _report_args(p: argparse.ArgumentParser) -> None:
+def report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir")
     p.add_argument("--out", help="output HTML (default RUN_DIR/report.html)")
     p.add_argument("--x", default="flops", help="cost column of the plot")
@@ -100,14 +98,12 @@ def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=2000, help="points screened for the cost landscape")
 
 
-@command("report", "one self-contained HTML page about a run")
-@_args(_report_args)
 def cmd_report(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from scalesearch.references import reference_costs
-    from scalesearch.report import render_report
+    from scalesearch.analysis.references import reference_costs
+    from scalesearch.analysis.report import render_report
 
     if args.x not in AXES[:4]:
         raise UsageError(f"unknown column {args.x!r}; valid columns: {', '.join(AXES[:4])}")
@@ -118,7 +114,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     def landscape() -> dict[str, Any] | None:
         from scalesearch.registry import get_family
-        from scalesearch.screen import screen
+        from scalesearch.verdict.screen import screen
 
         if budget is None or "latency_ms" in budget.metrics:
             return None

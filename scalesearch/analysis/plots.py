@@ -18,46 +18,33 @@ import os
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from scalesearch.analysis.label_placement import (
+    Placer,
+    hline_candidates,
+    point_candidates,
+    variants,
+    vline_candidates,
+)
+from scalesearch.analysis.pareto import mark_front, resolve_directions
 from scalesearch.atomic import atomic_path
 from scalesearch.errors import ScalesearchError
-from scalesearch.label_placement import Placer, hline_candidates, point_candidates, variants, vline_candidates
-from scalesearch.pareto import mark_front, resolve_directions
+from scalesearch.metrics import METRICS, Metric
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-#: Same text as ``scalesearch.cost.fvcore_count.FLOP_CONVENTION`` (a test keeps them equal);
-#: copied so that plotting does not import torch.
-FLOP_CONVENTION = "fvcore: 1 multiply-add = 1 flop, batch norm counted as in eval mode, batch 1"
 
 Frames = Mapping[str, pd.DataFrame] | pd.DataFrame
 Reference = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class _Axis:
-    label: str
-    scale: float
-    unit: str
-    note: str = ""
-
-
-_AXES: dict[str, _Axis] = {
-    "flops": _Axis("FLOPs (billions)", 1e9, "G", FLOP_CONVENTION),
-    "params": _Axis("parameters (millions)", 1e6, "M"),
-    "activations": _Axis("activations (millions)", 1e6, "M"),
-    "latency_ms": _Axis("latency (ms)", 1.0, " ms"),
-    "accuracy": _Axis("accuracy (%)", 0.01, "%"),
-    "val_loss": _Axis("validation loss", 1.0, ""),
-    "duration_s": _Axis("training time (s)", 1.0, " s"),
-}
+_AXES = METRICS
 
 _SYMBOLS = {
     "alpha": "α",
@@ -74,12 +61,12 @@ _BUDGET = "tab:red"
 
 def axis_info(column: str) -> tuple[str, float, str]:
     """``(label, scale, unit)`` for a column: plotted value = raw value / scale."""
-    a = _AXES.get(column, _Axis(column, 1.0, ""))
+    a = _AXES.get(column, Metric(column, "min", column))
     return a.label, a.scale, a.unit
 
 
 def _axis_label(column: str) -> str:
-    a = _AXES.get(column, _Axis(column, 1.0, ""))
+    a = _AXES.get(column, Metric(column, "min", column))
     return f"{a.label}\n{a.note}" if a.note else a.label
 
 

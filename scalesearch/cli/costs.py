@@ -1,63 +1,18 @@
-"""The ``scalesearch`` command line. Bad input: one line on stderr, exit status 2."""
+"""Commands over families and costs: families, fixed-points, cost, screen, solve."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from scalesearch.errors import ScalesearchError, UsageError
+from scalesearch.cli.common import format_arg, out
+from scalesearch.errors import UsageError
 from scalesearch.formatting import compact, table, to_json
-
-Handler = Callable[[argparse.Namespace], int]
-_COMMANDS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], str]] = {}
-
-
-def command(name: str, help: str) -> Callable[[Handler], Handler]:
-    """Register a sub-command; its ``args`` function (``<handler>.args``) adds the options."""
-
-    def register(fn: Handler) -> Handler:
-        _COMMANDS[name] = (fn, getattr(fn, "add_args", lambda p: None), help)
-        return fn
-
-    return register
-
-
-def _args(setup: Callable[[argparse.ArgumentParser], None]) -> Callable[[Handler], Handler]:
-    def attach(fn: Handler) -> Handler:
-        fn.add_args = setup  # type: ignore[attr-defined]
-        return fn
-
-    return attach
-
-
-def _format_arg(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "json")) -> None:
-    p.add_argument("--format", choices=list(choices), default="table", help="output format")
-
-
-def _out(fmt: str, rows: list[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
-    if fmt == "json":
-        print(to_json(rows))
-    elif fmt == "csv":
-        buf = io.StringIO()
-        cols = list(columns or rows[0].keys()) if rows else []
-        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({c: compact(r.get(c)) if isinstance(r.get(c), (dict, list)) else r.get(c) for c in cols})
-        print(buf.getvalue(), end="")
-    else:
-        print(table(rows, columns))
-
 
 # --------------------------------------------------------------------------- families
 
 
-@command("families", "list the families, their parameters, domains and defaults")
-@_args(_format_arg)
 def cmd_families(args: argparse.Namespace) -> int:
     from scalesearch.registry import families
 
@@ -87,18 +42,16 @@ def cmd_families(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- fixed points
 
 
-def _fixed_points_args(p: argparse.ArgumentParser) -> None:
+def fixed_points_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", help="only this family")
     p.add_argument("--method", choices=["fvcore", "analytic"], default="fvcore",
                    help="count with fvcore (default, builds and traces) or analytically")
-    _format_arg(p, ("table", "json", "csv"))
+    format_arg(p, ("table", "json", "csv"))
 
 
-@command("fixed-points", "every canonical network: its point, params and FLOPs beside the reference")
-@_args(_fixed_points_args)
 def cmd_fixed_points(args: argparse.Namespace) -> int:
-    from scalesearch.cost.fvcore_count import FLOP_CONVENTION
     from scalesearch.cost.record import cost_of
+    from scalesearch.metrics import FLOP_CONVENTION
     from scalesearch.registry import families, get_family
 
     fams = [get_family(args.family)] if args.family else families()
@@ -126,7 +79,7 @@ def cmd_fixed_points(args: argparse.Namespace) -> int:
         for r in rows:
             r.pop("point_diff")
             r["flop_convention"] = FLOP_CONVENTION
-        _out(args.format, rows, ["name", "family", "resolution", "params", "ref_params", "flops", "ref_flops",
+        out(args.format, rows, ["name", "family", "resolution", "params", "ref_params", "flops", "ref_flops",
                                  "activations", "point", "method"])
     return 0
 
@@ -160,15 +113,13 @@ def _parse_point(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     return fam, values
 
 
-def _cost_args(p: argparse.ArgumentParser) -> None:
+def cost_args(p: argparse.ArgumentParser) -> None:
     _point_args(p)
     p.add_argument("--method", choices=["analytic", "fvcore"], default="fvcore")
     _latency_args(p)
-    _format_arg(p)
+    format_arg(p)
 
 
-@command("cost", "build one point and print its params, FLOPs, activations (and latency)")
-@_args(_cost_args)
 def cmd_cost(args: argparse.Namespace) -> int:
     from scalesearch.cost.latency import LatencySpec
     from scalesearch.cost.record import cost_of
@@ -192,20 +143,18 @@ def cmd_cost(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- screen / solve
 
 
-def _screen_args(p: argparse.ArgumentParser) -> None:
+def screen_args(p: argparse.ArgumentParser) -> None:
     _point_args(p)
     p.add_argument("--budget", action="append", default=[], help="e.g. flops<=4.2e9 or params~resnet50±2%%")
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--method", choices=["analytic", "fvcore"], default="analytic")
-    _format_arg(p)
+    format_arg(p)
 
 
-@command("screen", "sample points of a space, cost them, count how many meet a budget")
-@_args(_screen_args)
 def cmd_screen(args: argparse.Namespace) -> int:
-    from scalesearch.budget import format_number, parse_budget
-    from scalesearch.screen import screen
+    from scalesearch.verdict.budget import format_number, parse_budget
+    from scalesearch.verdict.screen import screen
 
     fam, fixed = _parse_point(args)
     budget = parse_budget(args.budget)
@@ -225,21 +174,19 @@ def cmd_screen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _solve_args(p: argparse.ArgumentParser) -> None:
+def solve_args(p: argparse.ArgumentParser) -> None:
     _point_args(p)
     p.add_argument("--free", required=True, help="the parameter to solve for")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--match", help="a canonical network whose cost to match, e.g. resnet50")
     g.add_argument("--target", help="a target cost, e.g. 25.5M")
     p.add_argument("--metric", choices=["params", "flops", "activations"], default="params")
-    _format_arg(p)
+    format_arg(p)
 
 
-@command("solve", "with all parameters but one fixed, find the value that best meets a target cost")
-@_args(_solve_args)
 def cmd_solve(args: argparse.Namespace) -> int:
-    from scalesearch.budget import canonical_resolver, format_number, parse_number
-    from scalesearch.screen import solve
+    from scalesearch.verdict.budget import canonical_resolver, format_number, parse_number
+    from scalesearch.verdict.screen import solve
 
     fam, fixed = _parse_point(args)
     if args.match:
@@ -260,43 +207,3 @@ def cmd_solve(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- main
-
-
-def build_parser() -> argparse.ArgumentParser:
-    import scalesearch.cli_plots  # noqa: F401  (registers pareto and report)
-    import scalesearch.cli_ray  # noqa: F401  (registers submit and jobs)
-    import scalesearch.cli_run  # noqa: F401  (registers run/results/... commands)
-
-    parser = argparse.ArgumentParser(
-        prog="scalesearch",
-        description="Search and scale CNN families under exact cost budgets (FLOPs counted by fvcore).",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (fn, setup, help) in _COMMANDS.items():
-        p = sub.add_parser(name, help=help, description=help)
-        setup(p)
-        p.set_defaults(handler=fn)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except ScalesearchError as err:
-        print(f"scalesearch {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"scalesearch {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stderr.close()
-        return 0
-
-
-if __name__ == "__main__":  # `python -m scalesearch.cli`: use the imported module, whose registry is filled
-    from scalesearch.cli import main as _main
-
-    sys.exit(_main())

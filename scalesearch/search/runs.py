@@ -11,12 +11,12 @@ from typing import Any
 
 import pandas as pd
 
-from scalesearch.budget import Budget, parse_budget
+from scalesearch.analysis.results import load_results, write_json_atomic
 from scalesearch.errors import BudgetError, PointError
 from scalesearch.experiment import Experiment, SearchSpace, Stage
 from scalesearch.progress import Progress
-from scalesearch.results import load_results, write_json_atomic
-from scalesearch.trial import Evaluator, Rejected
+from scalesearch.search.trial import Evaluator, Rejected
+from scalesearch.verdict.budget import Budget, parse_budget
 
 
 def check_feasible(exp: Experiment, space: SearchSpace, budget: Budget, evaluator: Evaluator,

@@ -1,4 +1,4 @@
-"""Pareto fronts over a results table (one row per trial, see ``scalesearch.results``).
+"""Pareto fronts over a results table (one row per trial, see ``scalesearch.analysis.results``).
 
 A row is *eligible* for a front when its state is ``COMPLETE``, it is feasible, and it
 has a value in every front column. An eligible row is on the front when no other
@@ -19,31 +19,13 @@ import numpy as np
 import pandas as pd
 
 from scalesearch.errors import ScalesearchError
-
-#: Default direction of each known column: ``"max"`` or ``"min"``.
-DIRECTIONS: dict[str, str] = {
-    "accuracy": "max",
-    "flops": "min",
-    "params": "min",
-    "activations": "min",
-    "latency_ms": "min",
-    "val_loss": "min",
-    "duration_s": "min",
-}
+from scalesearch.metrics import _ALIASES, DIRECTIONS
 
 #: Values of the ``status`` column written by :func:`mark_front`.
 #: ``running`` covers RUNNING/WAITING trials; ``missing`` covers complete, feasible
 #: trials without a value in a front column (e.g. accuracy not measured).
 STATUSES: tuple[str, ...] = ("front", "dominated", "over budget", "failed", "pruned", "running", "missing")
 
-_ALIASES = {
-    "max": "max",
-    "maximize": "max",
-    "maximise": "max",
-    "min": "min",
-    "minimize": "min",
-    "minimise": "min",
-}
 
 BudgetCheck = Callable[[pd.Series], bool]
 

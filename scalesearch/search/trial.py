@@ -12,7 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scalesearch.budget import Budget
 from scalesearch.cost.latency import LatencySpec
 from scalesearch.cost.record import CostRecord, cost_of
 from scalesearch.device import resolve_device
@@ -20,6 +19,7 @@ from scalesearch.errors import PointError
 from scalesearch.experiment import COST_OBJECTIVES, Experiment, SearchSpace
 from scalesearch.registry import get_family
 from scalesearch.space import Point
+from scalesearch.verdict.budget import Budget
 
 EpochHook = Callable[[int, dict[str, float]], None]
 

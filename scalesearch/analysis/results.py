@@ -17,9 +17,10 @@ import pandas as pd
 
 from scalesearch.atomic import write_atomic
 from scalesearch.errors import ScalesearchError
+from scalesearch.metrics import COST_METRICS, TRAINING_METRICS
 
-COST_COLUMNS = ("params", "flops", "activations", "latency_ms")
-METRIC_COLUMNS = ("accuracy", "val_loss", "train_loss", "train_seconds")
+COST_COLUMNS = COST_METRICS
+METRIC_COLUMNS = TRAINING_METRICS
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
 
 

@@ -7,8 +7,6 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-import scalesearch.cli_run  # noqa: F401  (registers run/results before submit/jobs in the help)
-from scalesearch.cli import _args, command
 from scalesearch.errors import UsageError
 from scalesearch.formatting import table
 
@@ -18,7 +16,7 @@ def _address_arg(p: argparse.ArgumentParser) -> None:
                                      "(default: $RAY_API_SERVER_ADDRESS)")
 
 
-def _submit_args(p: argparse.ArgumentParser) -> None:
+def submit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="experiment file, e.g. experiments/efficientnet_grid.py")
     _address_arg(p)
     p.add_argument("--out", help="local run directory for the results (default runs/<experiment name>)")
@@ -32,10 +30,8 @@ def _submit_args(p: argparse.ArgumentParser) -> None:
                    help="return once the job is submitted (fetch later with `scalesearch jobs fetch`)")
 
 
-@command("submit", "run an experiment on a Ray cluster as a Ray job and bring its results back")
-@_args(_submit_args)
 def cmd_submit(args: argparse.Namespace) -> int:
-    from scalesearch import jobs
+    from scalesearch.cluster import jobs
     from scalesearch.experiment import apply_overrides, load_experiment
 
     if args.trials is not None and args.trials < 1:
@@ -65,14 +61,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def _finish(client: object, job_id: str, address: str, out: Path, source: str | None) -> int:
     """Write the job's results into ``out``; report a failed job with the tail of its log."""
-    from scalesearch import jobs
+    from scalesearch.cluster import jobs, transfer
 
     info = jobs.wait(client, job_id)
     status = jobs.status_name(info)
     logs = client.get_job_logs(job_id)  # type: ignore[attr-defined]
-    files = jobs.extract_results(logs)
+    files = transfer.extract_results(logs)
     if files and "run.json" in files:
-        jobs.write_results(files, out, source, f"ray job {job_id} at {address}")
+        transfer.write_results(files, out, source, f"ray job {job_id} at {address}")
         n = len([ln for ln in files.get("trials.jsonl", "").splitlines() if ln.strip()])
         print(f"job {job_id} {status}: {n} trial records in {out}; scalesearch results {out}", file=sys.stderr)
     if status == "SUCCEEDED":
@@ -87,7 +83,7 @@ def _finish(client: object, job_id: str, address: str, out: Path, source: str | 
     return 1
 
 
-def _jobs_args(p: argparse.ArgumentParser) -> None:
+def jobs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["status", "logs", "stop", "list", "fetch"])
     p.add_argument("job_id", nargs="?", help="the job's id (submission id), as `scalesearch submit` printed")
     _address_arg(p)
@@ -95,10 +91,8 @@ def _jobs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="fetch: local run directory for the results (default runs/<job id>)")
 
 
-@command("jobs", "Ray jobs of a cluster: status, logs, stop, list, fetch (results of a finished job)")
-@_args(_jobs_args)
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from scalesearch import jobs
+    from scalesearch.cluster import connection, jobs, transfer
 
     if args.action != "list" and not args.job_id:
         raise UsageError(f"`scalesearch jobs {args.action}` needs a JOB_ID")
@@ -125,13 +119,13 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if args.follow:
             jobs.stream_logs(client, args.job_id, lambda text: (sys.stdout.write(text), sys.stdout.flush()))
         else:
-            for line in jobs.without_results(client.get_job_logs(args.job_id).splitlines()):
+            for line in transfer.without_results(client.get_job_logs(args.job_id).splitlines()):
                 print(line)
         return 0
     out = Path(args.out or Path("runs") / args.job_id)
     if jobs.status_name(info) not in jobs.TERMINAL:
         raise UsageError(f"job {args.job_id} is {jobs.status_name(info)}; fetch it once it has ended")
-    return _finish(client, args.job_id, jobs.dashboard_address(args.address), out, None)
+    return _finish(client, args.job_id, connection.dashboard_address(args.address), out, None)
 
 
 def _info(client: object, job_id: str) -> object:

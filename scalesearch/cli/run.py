@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scalesearch.cli import _args, _format_arg, _out, command
+from scalesearch.cli.common import format_arg
 from scalesearch.errors import UsageError
 from scalesearch.formatting import compact, table, to_json
 
 
-def _run_args(p: argparse.ArgumentParser) -> None:
+def run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="experiment file, e.g. experiments/efficientnet_grid.py")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override an experiment field (dataset, epochs, resolution, budget, ...)")
@@ -24,8 +24,6 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-concurrent", type=int, help="trials running at once (ray backend)")
 
 
-@command("run", "run an experiment file (resumes when run again)")
-@_args(_run_args)
 def cmd_run(args: argparse.Namespace) -> int:
     from scalesearch.experiment import apply_overrides, load_experiment
 
@@ -40,22 +38,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                 overrides=args.overrides, cpus_per_trial=args.cpus_per_trial,
                 gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent)
     else:
-        from scalesearch.runner import run_optuna
+        from scalesearch.search.runs import run_optuna
 
         run_optuna(exp, run_dir, storage_url=args.storage, trials=args.trials, source=str(Path(args.file)),
                    overrides=args.overrides)
     return 0
 
 
-def _results_args(p: argparse.ArgumentParser) -> None:
+def results_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a run directory written by `scalesearch run`")
-    _format_arg(p, ("table", "csv", "json"))
+    format_arg(p, ("table", "csv", "json"))
 
 
-@command("results", "the trials of a run, best feasible point on top")
-@_args(_results_args)
 def cmd_results(args: argparse.Namespace) -> int:
-    from scalesearch.results import json_rows, load_results, load_run_meta
+    from scalesearch.analysis.results import json_rows, load_results, load_run_meta
 
     meta = load_run_meta(args.run_dir)
     df = load_results(args.run_dir)
@@ -69,7 +65,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         print(to_json(out))
         return 0
     if args.format == "csv":
-        _out("csv", rows, list(df.columns))
+        out("csv", rows, list(df.columns))
         return 0
     print(f"run {meta['name']} ({meta['backend']}), family {meta['family']}, budget {meta['budget'] or '(none)'}; "
           f"FLOPs: fvcore convention (1 multiply-add = 1 flop)")

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scalesearch.budget import Budget, format_number
 from scalesearch.cost.record import METRICS, CostRecord, cost_of
 from scalesearch.errors import BudgetError, PointError
 from scalesearch.family import Family
 from scalesearch.space import Choice, Domain, Float, Int, Point, point_key
+from scalesearch.verdict.budget import Budget, format_number
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Reading runs: results tables, Pareto fronts, canonical references, plots and the HTML report."""

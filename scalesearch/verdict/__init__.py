@@ -1,0 +1,1 @@
+"""Verdicts before training: budgets (parse, check), screening many points, solving for one value."""
