@@ -1,6 +1,7 @@
-"""The block families: one module per family, each defining ``FAMILY``.
+"""The block families: one module per family, each defining a module-level ``FAMILY``.
 
-Imported lazily through :func:`scalesearch.registry.get_family`.
+:mod:`scalesearch.registry` finds them here by themselves (a new family is one new module;
+modules without ``FAMILY``, such as :mod:`searchspaces.blocks`, are helpers), imported lazily on
+the first lookup. Families from other packages come in through the ``scalesearch.families``
+entry-point group.
 """
-
-FAMILY_MODULES: tuple[str, ...] = ("resnet", "wrn", "densenet", "mbconv", "efficientnet")

@@ -15,6 +15,7 @@ ends with BN, ReLU, global average pooling and a linear classifier.
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,7 +26,7 @@ from torch import Tensor, nn
 
 from scalesearch.cost.analytic import Counts, Tally, conv_out
 from scalesearch.errors import PointError
-from scalesearch.family import Canonical, Family, Reference
+from scalesearch.family import TORCHVISION, Family, canonical_table
 from scalesearch.space import Choice, Constraint, Float, Int, IntList, Param, Point, Space
 
 FORMS = ("imagenet", "cifar")
@@ -185,11 +186,9 @@ class DenseNet(nn.Module):
         return self.classifier(out)
 
 
-_ARGS = ("form", "growth_rate", "block_config", "num_init_features", "bn_size", "compression", "dropout")
-
-
 def build(p: Point) -> nn.Module:
-    return DenseNet(*(p[a] for a in _ARGS), num_classes=p["num_classes"])
+    """DenseNet's arguments are the point's parameters, less depth (derived) and resolution."""
+    return DenseNet(**{k: v for k, v in p.items() if k not in ("depth", "resolution")})
 
 
 def complexity(p: Point) -> Counts:
@@ -243,13 +242,13 @@ def _cifar(rule: Callable[[Mapping[str, Any]], bool]) -> Callable[[Mapping[str, 
     return lambda p: p["form"] != "cifar" or rule(p)
 
 
-def _min_side(p: Point) -> int:
+def _min_side(p: Mapping[str, Any]) -> int:
     """Feature-map side entering the first dense block."""
     r = p["resolution"]
     return r if p["form"] == "cifar" else conv_out(conv_out(r, 7, 2, 3), 3, 2, 1)
 
 
-def _widths_ok(p: Point) -> bool:
+def _widths_ok(p: Mapping[str, Any]) -> bool:
     c = p["num_init_features"]
     for num_layers in p["block_config"][:-1]:
         c = compressed(c + num_layers * p["growth_rate"], p["compression"])
@@ -293,10 +292,18 @@ SPACE = Space(
             None,
             "stem output channels (default 64 imagenet; 2k for cifar)",
         ),
-        Param("bn_size", Int(1, 16), 4, "bottleneck width factor: the 1x1 conv outputs bn_size * k channels",
-              search=Choice((2, 4))),
         Param(
-            "compression", Float(0.1, 1.0), 0.5, "theta: a transition keeps floor(channels * theta) channels",
+            "bn_size",
+            Int(1, 16),
+            4,
+            "bottleneck width factor: the 1x1 conv outputs bn_size * k channels",
+            search=Choice((2, 4)),
+        ),
+        Param(
+            "compression",
+            Float(0.1, 1.0),
+            0.5,
+            "theta: a transition keeps floor(channels * theta) channels",
             search=Float(0.3, 1.0, step=0.1),
         ),
         Param("dropout", Float(0.0, 0.9), 0.0, "dropout after each dense layer (torchvision drop_rate)"),
@@ -336,18 +343,14 @@ SPACE = Space(
     resolve=resolve,
 )
 
-_TV = "torchvision 0.29.1 {}(), fvcore 0.1.5 FlopCountAnalysis eval mode on 1x3x224x224"
-_PAPER = "Huang et al., Densely Connected Convolutional Networks (CVPR 2017), Table 2; CIFAR-10 (10 classes)"
 
-# name, growth_rate, block_config, num_init_features, params, fvcore flops at 224
-IMAGENET = (
-    ("densenet121", 32, (6, 12, 24, 16), 64, 7_978_856, 2_865_546_752),
-    ("densenet161", 48, (6, 12, 36, 24), 96, 28_681_000, 7_786_843_488),
-    ("densenet169", 32, (6, 12, 32, 32), 64, 14_149_480, 3_397_970_816),
-    ("densenet201", 32, (6, 12, 48, 32), 64, 20_013_928, 4_340_870_784),
-)
-# depth L, growth_rate k, paper's parameter count
-CIFAR = ((100, 12, "0.8M"), (250, 24, "15.3M"), (190, 40, "25.6M"))
+def _test_structure(rng: random.Random) -> Point:
+    """The form first: a small CIFAR depth, or a short ImageNet block config with a narrow stem."""
+    if rng.choice(FORMS) == "cifar":
+        return {"form": "cifar", "depth": rng.choice((10, 16, 22))}
+    block_config = rng.choice(([1, 1, 1, 1], [2, 1, 2, 1], [1, 2, 3]))
+    return {"form": "imagenet", "block_config": block_config, "num_init_features": rng.randint(4, 32)}
+
 
 FAMILY = Family(
     name="densenet",
@@ -355,20 +358,34 @@ FAMILY = Family(
     space=SPACE,
     build_fn=build,
     complexity_fn=complexity,
-    canonical=tuple(
-        Canonical(
-            name,
-            {"growth_rate": k, "block_config": list(blocks), "num_init_features": c0},
-            Reference(_TV.format(name), params=params, flops=flops),
-        )
-        for name, k, blocks, c0, params, flops in IMAGENET
+    canonical=canonical_table(
+        ("name", "growth_rate", "block_config", "num_init_features", "params", "flops"),
+        (
+            ("densenet121", 32, [6, 12, 24, 16], 64, 7_978_856, 2_865_546_752),
+            ("densenet161", 48, [6, 12, 36, 24], 96, 28_681_000, 7_786_843_488),
+            ("densenet169", 32, [6, 12, 32, 32], 64, 14_149_480, 3_397_970_816),
+            ("densenet201", 32, [6, 12, 48, 32], 64, 20_013_928, 4_340_870_784),
+        ),
+        TORCHVISION,
+        resolution=224,
     )
-    + tuple(
-        Canonical(
-            f"densenet_bc_{d}_{k}",
-            {"form": "cifar", "depth": d, "growth_rate": k},
-            Reference(_PAPER, paper_params=pp),
-        )
-        for d, k, pp in CIFAR
+    + canonical_table(
+        ("name", "depth", "growth_rate", "paper_params"),
+        (
+            ("densenet_bc_100_12", 100, 12, "0.8M"),
+            ("densenet_bc_250_24", 250, 24, "15.3M"),
+            ("densenet_bc_190_40", 190, 40, "25.6M"),
+        ),
+        "Huang et al., Densely Connected Convolutional Networks (CVPR 2017), Table 2; CIFAR-10 (10 classes)",
+        form="cifar",
     ),
+    test_domains={
+        "growth_rate": Int(2, 16),
+        "bn_size": Int(1, 4),
+        "compression": Float(0.3, 1.0, step=0.1),
+        "resolution": Choice((32, 48, 64)),
+        "num_classes": Int(2, 20),
+    },
+    test_structure=_test_structure,
+    year=2017,
 )

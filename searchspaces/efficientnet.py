@@ -13,7 +13,6 @@ index. Widths scale as ``make_divisible(c * width_mult, 8)`` and stage depths as
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -21,8 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from scalesearch.cost.analytic import Counts, Tally
-from scalesearch.family import Canonical, Family, Reference
-from scalesearch.space import Float, Int, Param, Point, Space, Table
+from scalesearch.family import REFERENCE_COLUMNS, TORCHVISION, Family, canonical_table
+from scalesearch.space import Choice, Float, Int, Param, Point, Space, Table
+from searchspaces.blocks import ConvNormAct, InvertedResidual, InvertedResidualConfig, Norm
 from searchspaces.rounding import make_divisible, round_repeats
 
 STAGES = Table(
@@ -52,7 +52,7 @@ def compound_scaling(
     """Compound scaling (paper eq. 3): depth alpha**phi, width beta**phi, resolution gamma**phi.
 
     The defaults are the paper's grid-searched coefficients for B0 (under
-    :data:`COMPOUND_CONSTRAINT`). The released B1..B7 round these by hand (see :data:`VARIANTS`).
+    :data:`COMPOUND_CONSTRAINT`). The released B1..B7 round these by hand (see :data:`CANONICAL`).
     """
     return {
         "depth_mult": alpha**phi,
@@ -65,136 +65,33 @@ def adjust_channels(channels: float, width_mult: float) -> int:
     return make_divisible(channels * width_mult, 8)
 
 
-def blocks(p: Point) -> Iterator[tuple[int, int, float, int, int]]:
-    """Every MBConv block of a point as ``(c_in, c_out, expand_ratio, kernel, stride)``."""
-    for expand, kernel, stride, c_in, c_out, n in STAGES.rows:
-        c_in, c_out = adjust_channels(c_in, p["width_mult"]), adjust_channels(c_out, p["width_mult"])
-        for i in range(round_repeats(n, p["depth_mult"])):
-            yield (c_in, c_out, expand, kernel, stride) if i == 0 else (c_out, c_out, expand, kernel, 1)
-
-
 def stage_sizes(p: Point) -> list[int]:
-    """Blocks in each stage."""
+    """Blocks in each stage: ``ceil(n * depth_mult)``."""
     return [round_repeats(row[-1], p["depth_mult"]) for row in STAGES.rows]
 
 
-Norm = Callable[[int], nn.Module]
-
-
-class ConvBNAct(nn.Sequential):
-    """Conv (no bias) + BN [+ SiLU], laid out as torchvision's ``Conv2dNormActivation``."""
-
-    def __init__(
-        self,
-        c_in: int,
-        c_out: int,
-        norm: Norm,
-        kernel: int = 3,
-        stride: int = 1,
-        groups: int = 1,
-        act: bool = True,
-    ) -> None:
-        layers = [
-            nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-            norm(c_out),
-        ]
-        super().__init__(*layers, *([nn.SiLU(inplace=True)] if act else []))
-
-    @staticmethod
-    def complexity(
-        t: Tally, c_in: int, c_out: int, size: int, kernel: int = 3, stride: int = 1, groups: int = 1
-    ) -> int:
-        size = t.conv(c_in, c_out, size, kernel, stride, groups=groups)
-        t.bn(c_out, size)
-        return size
-
-
-class SqueezeExcitation(nn.Module):
-    """Global pool -> 1x1 conv (squeeze) -> SiLU -> 1x1 conv -> sigmoid, rescaling the input."""
-
-    def __init__(self, channels: int, squeeze: int) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc1 = nn.Conv2d(channels, squeeze, 1)
-        self.fc2 = nn.Conv2d(squeeze, channels, 1)
-        self.activation = nn.SiLU(inplace=True)
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        scale = self.fc2(self.activation(self.fc1(self.avgpool(x))))
-        return self.scale_activation(scale) * x
-
-    @staticmethod
-    def complexity(t: Tally, channels: int, squeeze: int, size: int) -> None:
-        t.adaptive_avgpool(channels, size)
-        t.conv(channels, squeeze, 1, 1, bias=True)
-        t.conv(squeeze, channels, 1, 1, bias=True)
-
-
-class StochasticDepth(nn.Module):
-    """Drops the whole residual branch of a sample with probability ``p`` (training only)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        noise = x.new_empty([x.shape[0]] + [1] * (x.ndim - 1)).bernoulli_(keep)
-        if keep > 0.0:
-            noise.div_(keep)
-        return x * noise
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
-def expanded_channels(c_in: int, expand_ratio: float) -> int:
-    return adjust_channels(c_in, expand_ratio)
-
-
-def squeeze_channels(c_in: int) -> int:
-    return max(1, c_in // 4)
-
-
-class MBConv(nn.Module):
-    """[1x1 expand] -> kxk depthwise -> SE -> 1x1 projection; stochastic depth on the residual."""
-
-    def __init__(
-        self, c_in: int, c_out: int, expand_ratio: float, kernel: int, stride: int, sd_prob: float, norm: Norm
-    ) -> None:
-        super().__init__()
-        hidden = expanded_channels(c_in, expand_ratio)
-        self.use_res_connect = stride == 1 and c_in == c_out
-        layers: list[nn.Module] = [ConvBNAct(c_in, hidden, norm, kernel=1)] if hidden != c_in else []
-        layers += [
-            ConvBNAct(hidden, hidden, norm, kernel=kernel, stride=stride, groups=hidden),
-            SqueezeExcitation(hidden, squeeze_channels(c_in)),
-            ConvBNAct(hidden, c_out, norm, kernel=1, act=False),
-        ]
-        self.block = nn.Sequential(*layers)
-        self.stochastic_depth = StochasticDepth(sd_prob)
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(out)
-            out += x
-        return out
-
-    @staticmethod
-    def complexity(
-        t: Tally, c_in: int, c_out: int, expand_ratio: float, kernel: int, stride: int, size: int
-    ) -> int:
-        hidden = expanded_channels(c_in, expand_ratio)
-        if hidden != c_in:
-            ConvBNAct.complexity(t, c_in, hidden, size, kernel=1)
-        size = ConvBNAct.complexity(t, hidden, hidden, size, kernel=kernel, stride=stride, groups=hidden)
-        SqueezeExcitation.complexity(t, hidden, squeeze_channels(c_in), size)
-        ConvBNAct.complexity(t, hidden, c_out, size, kernel=1)
-        return size
+def blocks(p: Point, norm: Norm = nn.BatchNorm2d) -> list[InvertedResidualConfig]:
+    """Every MBConv block of a point: SiLU, SE on a quarter of the block input, and stochastic
+    depth rising linearly from 0 over the blocks (torchvision's ``MBConv``)."""
+    plan = []
+    for (expand, kernel, stride, c_in, c_out, _), n in zip(STAGES.rows, stage_sizes(p), strict=True):
+        c_in, c_out = adjust_channels(c_in, p["width_mult"]), adjust_channels(c_out, p["width_mult"])
+        plan += [(c_in, c_out, expand, kernel, stride)] + [(c_out, c_out, expand, kernel, 1)] * (n - 1)
+    return [
+        InvertedResidualConfig(
+            c_in,
+            adjust_channels(c_in, expand),
+            c_out,
+            kernel,
+            stride,
+            act=nn.SiLU,
+            squeeze=max(1, c_in // 4),
+            se_act=partial(nn.SiLU, inplace=True),
+            norm=norm,
+            drop_path=p["stochastic_depth_prob"] * i / len(plan),
+        )
+        for i, (c_in, c_out, expand, kernel, stride) in enumerate(plan)
+    ]
 
 
 class EfficientNet(nn.Module):
@@ -203,20 +100,18 @@ class EfficientNet(nn.Module):
     def __init__(self, p: Point) -> None:
         super().__init__()
         norm: Norm = partial(nn.BatchNorm2d, eps=p["bn_eps"], momentum=p["bn_momentum"])
-        plan, sizes = list(blocks(p)), stage_sizes(p)
-        total, sd = len(plan), p["stochastic_depth_prob"]
-        mbconvs = [MBConv(*block, sd * float(i) / total, norm) for i, block in enumerate(plan)]
-        ends = list(itertools.accumulate(sizes))
-        stages = [nn.Sequential(*mbconvs[end - n : end]) for n, end in zip(sizes, ends, strict=True)]
-        stem, last = plan[0][0], plan[-1][1]
+        plan = blocks(p, norm)
+        bounds = itertools.pairwise([0, *itertools.accumulate(stage_sizes(p))])
+        stages = [nn.Sequential(*(InvertedResidual(cfg) for cfg in plan[a:b])) for a, b in bounds]
+        head = HEAD_EXPANSION * plan[-1].c_out
         self.features = nn.Sequential(
-            ConvBNAct(3, stem, norm, stride=2),
+            ConvNormAct(3, plan[0].c_in, stride=2, norm=norm, act=nn.SiLU),
             *stages,
-            ConvBNAct(last, HEAD_EXPANSION * last, norm, kernel=1),
+            ConvNormAct(plan[-1].c_out, head, kernel=1, norm=norm, act=nn.SiLU),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
-            nn.Dropout(p=p["dropout"], inplace=True), nn.Linear(HEAD_EXPANSION * last, p["num_classes"])
+            nn.Dropout(p=p["dropout"], inplace=True), nn.Linear(head, p["num_classes"])
         )
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -241,37 +136,16 @@ def build(p: Point) -> nn.Module:
 
 def complexity(p: Point) -> Counts:
     t = Tally()
-    plan = list(blocks(p))
-    size = ConvBNAct.complexity(t, 3, plan[0][0], p["resolution"], stride=2)
-    for block in plan:
-        size = MBConv.complexity(t, *block, size)
-    last = plan[-1][1]
-    size = ConvBNAct.complexity(t, last, HEAD_EXPANSION * last, size, kernel=1)
-    t.adaptive_avgpool(HEAD_EXPANSION * last, size)
-    t.linear(HEAD_EXPANSION * last, p["num_classes"])
+    plan = blocks(p)
+    size = ConvNormAct.complexity(t, 3, plan[0].c_in, p["resolution"], stride=2)
+    for cfg in plan:
+        size = InvertedResidual.complexity(t, cfg, size)
+    head = HEAD_EXPANSION * plan[-1].c_out
+    size = ConvNormAct.complexity(t, plan[-1].c_out, head, size, kernel=1)
+    t.adaptive_avgpool(head, size)
+    t.linear(head, p["num_classes"])
     return t.counts()
 
-
-# torchvision evaluates B2 on a 288 crop; the table keeps the paper's native 260 px.
-VARIANTS = Table(
-    columns=(
-        "name", "width_mult", "depth_mult", "resolution", "dropout", "tf_bn",
-        "params", "flops", "paper_params", "paper_flops",
-    ),
-    rows=(
-        ("b0", 1.0, 1.0, 224, 0.2, False, 5_288_548, 401_659_392, "5.3M", "0.39B"),
-        ("b1", 1.0, 1.1, 240, 0.2, False, 7_794_184, 712_732_416, "7.8M", "0.70B"),
-        ("b2", 1.1, 1.2, 260, 0.3, False, 9_109_994, 1_026_579_120, "9.2M", "1.0B"),
-        ("b3", 1.2, 1.4, 300, 0.3, False, 12_233_232, 1_883_903_568, "12M", "1.8B"),
-        ("b4", 1.4, 1.8, 380, 0.4, False, 19_341_616, 4_512_495_200, "19M", "4.2B"),
-        ("b5", 1.6, 2.2, 456, 0.4, True, 30_389_784, 10_505_072_320, "30M", "9.9B"),
-        ("b6", 1.8, 2.6, 528, 0.5, True, 43_040_704, 19_472_062_160, "43M", "19B"),
-        ("b7", 2.0, 3.1, 600, 0.5, True, 66_347_960, 38_449_437_600, "66M", "37B"),
-    ),
-)  # fmt: skip
-"""EfficientNet-B0..B7 as released: multipliers, paper resolution, dropout, whether torchvision
-uses TF batch-norm settings, torchvision's exact params, fvcore FLOPs at that resolution, and
-the paper's Table 2 figures."""
 
 TF_BN = {"bn_eps": 1e-3, "bn_momentum": 0.01}
 """TensorFlow's batch-norm settings, used by torchvision's B5..B7 (no effect on counts)."""
@@ -280,11 +154,19 @@ SPACE = Space(
     name="efficientnet",
     params=(
         Param(
-            "width_mult", Float(0.1, 4.0), 1.0, "w = beta**phi: channels scale as make_divisible(c * w, 8)",
+            "width_mult",
+            Float(0.1, 4.0),
+            1.0,
+            "w = beta**phi: channels scale as make_divisible(c * w, 8)",
             search=Float(0.5, 2.0, step=0.05),
         ),
-        Param("depth_mult", Float(0.1, 6.0), 1.0, "d = alpha**phi: blocks per stage = ceil(n * d)",
-              search=Float(0.5, 3.1, step=0.1)),
+        Param(
+            "depth_mult",
+            Float(0.1, 6.0),
+            1.0,
+            "d = alpha**phi: blocks per stage = ceil(n * d)",
+            search=Float(0.5, 3.1, step=0.1),
+        ),
         Param(
             "resolution",
             Int(32, 1024),
@@ -316,14 +198,30 @@ SPACE = Space(
 )
 
 
-def _canonical(v: dict[str, Any]) -> Canonical:
-    values = {k: v[k] for k in ("width_mult", "depth_mult", "resolution", "dropout")}
-    values.update(TF_BN if v["tf_bn"] else {})
-    r = v["resolution"]
-    source = f"torchvision 0.29.1 efficientnet_{v['name']}(), fvcore 0.1.5 FlopCountAnalysis eval mode on 1x3x{r}x{r}"
-    reference = Reference(source, v["params"], v["flops"], v["paper_params"], v["paper_flops"])
-    return Canonical(f"efficientnet_{v['name']}", values, reference)
-
+# EfficientNet-B0..B7 as released: multipliers, the paper's resolution (torchvision evaluates B2
+# on a 288 crop; the paper's native 260 is kept), dropout, torchvision's exact params, fvcore FLOPs
+# at that resolution, and the paper's Table 2 figures. B5..B7 use TF's batch-norm settings.
+_COLUMNS = ("name", "width_mult", "depth_mult", "resolution", "dropout", *REFERENCE_COLUMNS)
+CANONICAL = canonical_table(
+    _COLUMNS,
+    (
+        ("efficientnet_b0", 1.0, 1.0, 224, 0.2, 5_288_548, 401_659_392, "5.3M", "0.39B"),
+        ("efficientnet_b1", 1.0, 1.1, 240, 0.2, 7_794_184, 712_732_416, "7.8M", "0.70B"),
+        ("efficientnet_b2", 1.1, 1.2, 260, 0.3, 9_109_994, 1_026_579_120, "9.2M", "1.0B"),
+        ("efficientnet_b3", 1.2, 1.4, 300, 0.3, 12_233_232, 1_883_903_568, "12M", "1.8B"),
+        ("efficientnet_b4", 1.4, 1.8, 380, 0.4, 19_341_616, 4_512_495_200, "19M", "4.2B"),
+    ),
+    TORCHVISION,
+) + canonical_table(
+    _COLUMNS,
+    (
+        ("efficientnet_b5", 1.6, 2.2, 456, 0.4, 30_389_784, 10_505_072_320, "30M", "9.9B"),
+        ("efficientnet_b6", 1.8, 2.6, 528, 0.5, 43_040_704, 19_472_062_160, "43M", "19B"),
+        ("efficientnet_b7", 2.0, 3.1, 600, 0.5, 66_347_960, 38_449_437_600, "66M", "37B"),
+    ),
+    TORCHVISION,
+    **TF_BN,
+)
 
 FAMILY = Family(
     name="efficientnet",
@@ -331,5 +229,12 @@ FAMILY = Family(
     space=SPACE,
     build_fn=build,
     complexity_fn=complexity,
-    canonical=tuple(_canonical(v) for v in VARIANTS.records()),
+    canonical=CANONICAL,
+    test_domains={
+        "width_mult": Float(0.1, 1.0, step=0.05),
+        "depth_mult": Float(0.1, 0.4, step=0.1),
+        "resolution": Choice((32, 45, 48)),
+        "num_classes": Int(2, 20),
+    },
+    year=2019,
 )

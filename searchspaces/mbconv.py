@@ -18,8 +18,9 @@ import torch
 from torch import Tensor, nn
 
 from scalesearch.cost.analytic import Counts, Tally
-from scalesearch.family import Canonical, Family, Reference
+from scalesearch.family import REFERENCE_COLUMNS, TORCHVISION, Family, canonical_table
 from scalesearch.space import Choice, Float, Int, Param, Point, Space, Table
+from searchspaces.blocks import ConvNormAct, InvertedResidual, InvertedResidualConfig
 from searchspaces.rounding import make_divisible, round_repeats
 
 STAGES = Table(
@@ -51,67 +52,19 @@ def last_channel(width_mult: float) -> int:
     return make_divisible(LAST_CHANNEL * max(1.0, width_mult), 8)
 
 
-def blocks(p: Point) -> Iterator[tuple[int, int, int, float]]:
-    """Every inverted residual block of a point as ``(c_in, c_out, stride, expand_ratio)``."""
+def blocks(p: Point) -> Iterator[InvertedResidualConfig]:
+    """Every inverted residual block of a point (torchvision's MobileNetV2 layout, ReLU6, no SE)."""
     c_in = stem_channels(p["width_mult"])
     for t, c, n, s in STAGES.rows:
         ratio = p["expand_ratio"] if t == TUNED_EXPANSION else t
         c_out = make_divisible(c * p["width_mult"], 8)
         for i in range(round_repeats(n, p["depth_mult"])):
-            yield c_in, c_out, s if i == 0 else 1, ratio
+            hidden = int(round(c_in * ratio))
+            stride = s if i == 0 else 1
+            yield InvertedResidualConfig(
+                c_in, hidden, c_out, stride=stride, act=nn.ReLU6, expand=ratio != 1, layout="conv"
+            )
             c_in = c_out
-
-
-class ConvBNReLU6(nn.Sequential):
-    """Conv (no bias) + BN + ReLU6, laid out as torchvision's ``Conv2dNormActivation``."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(
-            nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-            nn.BatchNorm2d(c_out),
-            nn.ReLU6(inplace=True),
-        )
-
-    @staticmethod
-    def complexity(
-        t: Tally, c_in: int, c_out: int, size: int, kernel: int = 3, stride: int = 1, groups: int = 1
-    ) -> int:
-        size = t.conv(c_in, c_out, size, kernel, stride, groups=groups)
-        t.bn(c_out, size)
-        return size
-
-
-def hidden_channels(c_in: int, expand_ratio: float) -> int:
-    return int(round(c_in * expand_ratio))
-
-
-class InvertedResidual(nn.Module):
-    """[1x1 expand] -> 3x3 depthwise -> 1x1 linear projection, identity shortcut if shapes agree."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int, expand_ratio: float) -> None:
-        super().__init__()
-        hidden = hidden_channels(c_in, expand_ratio)
-        self.use_res_connect = stride == 1 and c_in == c_out
-        layers: list[nn.Module] = [ConvBNReLU6(c_in, hidden, kernel=1)] if expand_ratio != 1 else []
-        layers += [
-            ConvBNReLU6(hidden, hidden, stride=stride, groups=hidden),
-            nn.Conv2d(hidden, c_out, 1, 1, 0, bias=False),
-            nn.BatchNorm2d(c_out),
-        ]
-        self.conv = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv(x) if self.use_res_connect else self.conv(x)
-
-    @staticmethod
-    def complexity(t: Tally, c_in: int, c_out: int, stride: int, expand_ratio: float, size: int) -> int:
-        hidden = hidden_channels(c_in, expand_ratio)
-        if expand_ratio != 1:
-            ConvBNReLU6.complexity(t, c_in, hidden, size, kernel=1)
-        size = ConvBNReLU6.complexity(t, hidden, hidden, size, stride=stride, groups=hidden)
-        t.conv(hidden, c_out, size, 1)
-        t.bn(c_out, size)
-        return size
 
 
 class MobileNetV2(nn.Module):
@@ -119,14 +72,13 @@ class MobileNetV2(nn.Module):
 
     def __init__(self, p: Point) -> None:
         super().__init__()
-        plan = list(blocks(p))
-        features: list[nn.Module] = [ConvBNReLU6(3, plan[0][0], stride=2)]
-        features += [InvertedResidual(*block) for block in plan]
-        features.append(ConvBNReLU6(plan[-1][1], last_channel(p["width_mult"]), kernel=1))
-        self.features = nn.Sequential(*features)
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=p["dropout"]), nn.Linear(last_channel(p["width_mult"]), p["num_classes"])
+        plan, last = list(blocks(p)), last_channel(p["width_mult"])
+        self.features = nn.Sequential(
+            ConvNormAct(3, plan[0].c_in, stride=2, act=nn.ReLU6),
+            *(InvertedResidual(cfg) for cfg in plan),
+            ConvNormAct(plan[-1].c_out, last, kernel=1, act=nn.ReLU6),
         )
+        self.classifier = nn.Sequential(nn.Dropout(p=p["dropout"]), nn.Linear(last, p["num_classes"]))
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
@@ -148,12 +100,11 @@ def build(p: Point) -> nn.Module:
 
 def complexity(p: Point) -> Counts:
     t = Tally()
-    plan = list(blocks(p))
-    size = ConvBNReLU6.complexity(t, 3, plan[0][0], p["resolution"], stride=2)
-    for block in plan:
-        size = InvertedResidual.complexity(t, *block, size)
-    last = last_channel(p["width_mult"])
-    size = ConvBNReLU6.complexity(t, plan[-1][1], last, size, kernel=1)
+    plan, last = list(blocks(p)), last_channel(p["width_mult"])
+    size = ConvNormAct.complexity(t, 3, plan[0].c_in, p["resolution"], stride=2)
+    for cfg in plan:
+        size = InvertedResidual.complexity(t, cfg, size)
+    size = ConvNormAct.complexity(t, plan[-1].c_out, last, size, kernel=1)
     t.adaptive_avgpool(last, size)
     t.linear(last, p["num_classes"])
     return t.counts()
@@ -162,12 +113,25 @@ def complexity(p: Point) -> Counts:
 SPACE = Space(
     name="mbconv",
     params=(
-        Param("width_mult", Float(0.1, 4.0), 1.0, "alpha: width multiplier of every layer (rounded to 8s)",
-              search=Float(0.35, 1.4, step=0.05)),
-        Param("depth_mult", Float(0.1, 4.0), 1.0, "blocks per stage = ceil(n * depth_mult)",
-              search=Float(0.5, 2.0, step=0.25)),
         Param(
-            "expand_ratio", Float(1.0, 10.0), 6.0, "t of every stage whose table t is 6 (all but the first)",
+            "width_mult",
+            Float(0.1, 4.0),
+            1.0,
+            "alpha: width multiplier of every layer (rounded to 8s)",
+            search=Float(0.35, 1.4, step=0.05),
+        ),
+        Param(
+            "depth_mult",
+            Float(0.1, 4.0),
+            1.0,
+            "blocks per stage = ceil(n * depth_mult)",
+            search=Float(0.5, 2.0, step=0.25),
+        ),
+        Param(
+            "expand_ratio",
+            Float(1.0, 10.0),
+            6.0,
+            "t of every stage whose table t is 6 (all but the first)",
             search=Choice((1.0, 2.0, 3.0, 4.0, 6.0, 8.0)),
         ),
         Param("dropout", Float(0.0, 0.9), 0.2, "dropout before the classifier"),
@@ -188,17 +152,17 @@ FAMILY = Family(
     space=SPACE,
     build_fn=build,
     complexity_fn=complexity,
-    canonical=(
-        Canonical(
-            "mobilenet_v2",
-            {},
-            Reference(
-                "torchvision 0.29.1 mobilenet_v2(), fvcore 0.1.5 FlopCountAnalysis eval mode on 1x3x224x224",
-                params=3_504_872,
-                flops=314_193_216,
-                paper_params="3.4M",
-                paper_flops="300M",
-            ),
-        ),
+    canonical=canonical_table(
+        ("name", "resolution", *REFERENCE_COLUMNS),
+        [("mobilenet_v2", 224, 3_504_872, 314_193_216, "3.4M", "300M")],
+        TORCHVISION,
     ),
+    test_domains={
+        "width_mult": Float(0.1, 1.0, step=0.05),
+        "depth_mult": Float(0.1, 0.4, step=0.1),
+        "expand_ratio": Float(1.0, 6.0, step=0.5),
+        "resolution": Choice((32, 40, 48)),
+        "num_classes": Int(2, 20),
+    },
+    year=2018,
 )

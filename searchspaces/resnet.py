@@ -15,11 +15,14 @@ Wide ResNet-50-2 is C=1, d=128. Module names match torchvision's, so its
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from scalesearch.cost.analytic import Counts, Tally, conv_out
-from scalesearch.family import Canonical, Family, Reference
+from scalesearch.family import REFERENCE_COLUMNS, TORCHVISION, Family, canonical_table
 from scalesearch.space import Choice, Constraint, Int, IntList, Param, Point, Space
 
 STAGE_PLANES = (64, 128, 256, 512)
@@ -137,6 +140,11 @@ BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {"basic": BasicBlock, "
 class ResNet(nn.Module):
     """torchvision's ``ResNet`` (no dilation, no zero-init of the last BN), same module names."""
 
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
+
     def __init__(
         self, block: str, layers: list[int], cardinality: int, bottleneck_width: int, num_classes: int
     ) -> None:
@@ -244,32 +252,18 @@ SPACE = Space(
     resolve=_resolve,
 )
 
-_TV = "torchvision 0.29.1 {}(), fvcore 0.1.5 FlopCountAnalysis eval mode on 1x3x224x224"
 _PAPERS = {
     "resnet": "; paper: He et al., Deep Residual Learning for Image Recognition (2016), Table 1",
     "resnext": "; paper: Xie et al., Aggregated Residual Transformations (ResNeXt, 2017), Table 1",
 }
 
-# name, depth, C, d, torchvision params, fvcore flops at 224, paper params, paper flops
-_CANONICAL: tuple[tuple[str, int, int, int, int, int, str | None, str | None], ...] = (
-    ("resnet18", 18, 1, 64, 11_689_512, 1_819_065_856, None, "1.8e9"),
-    ("resnet34", 34, 1, 64, 21_797_672, 3_671_262_720, None, "3.6e9"),
-    ("resnet50", 50, 1, 64, 25_557_032, 4_111_512_576, "25.5M", "3.8e9"),
-    ("resnet101", 101, 1, 64, 44_549_160, 7_833_969_664, None, "7.6e9"),
-    ("resnet152", 152, 1, 64, 60_192_808, 11_558_835_200, None, "11.3e9"),
-    ("resnext50_32x4d", 50, 32, 4, 25_028_904, 4_259_381_248, "25.0M", "4.2e9"),
-    ("resnext101_32x8d", 101, 32, 8, 88_791_336, 16_476_534_784, None, None),
-    ("resnext101_64x4d", 101, 64, 4, 83_455_272, 15_522_789_376, None, None),
-    ("wide_resnet50_2", 50, 1, 128, 68_883_240, 11_426_922_496, None, None),
-    ("wide_resnet101_2", 101, 1, 128, 126_886_696, 22_795_599_872, None, None),
-)
 
-
-def _reference(name: str, params: int, flops: int, paper_params: str | None, paper_flops: str | None) -> Reference:
-    source = _TV.format(name)
-    if paper_params or paper_flops:
-        source += _PAPERS["resnext" if name.startswith("resnext") else "resnet"]
-    return Reference(source, params=params, flops=flops, paper_params=paper_params, paper_flops=paper_flops)
+def _source(row: Mapping[str, Any]) -> str:
+    """torchvision's counts, plus the paper's table where it prints figures for the network."""
+    text = TORCHVISION.format(**row)
+    if row["paper_params"] or row["paper_flops"]:
+        text += _PAPERS["resnext" if row["name"].startswith("resnext") else "resnet"]
+    return text
 
 
 FAMILY = Family(
@@ -278,12 +272,30 @@ FAMILY = Family(
     space=SPACE,
     build_fn=build,
     complexity_fn=complexity,
-    canonical=tuple(
-        Canonical(
-            name,
-            {"depth": depth, "cardinality": c, "bottleneck_width": d, "resolution": 224},
-            _reference(name, *ref),
-        )
-        for name, depth, c, d, *ref in _CANONICAL
+    canonical=canonical_table(
+        ("name", "depth", "cardinality", "bottleneck_width", *REFERENCE_COLUMNS),
+        (
+            ("resnet18", 18, 1, 64, 11_689_512, 1_819_065_856, None, "1.8e9"),
+            ("resnet34", 34, 1, 64, 21_797_672, 3_671_262_720, None, "3.6e9"),
+            ("resnet50", 50, 1, 64, 25_557_032, 4_111_512_576, "25.5M", "3.8e9"),
+            ("resnet101", 101, 1, 64, 44_549_160, 7_833_969_664, None, "7.6e9"),
+            ("resnet152", 152, 1, 64, 60_192_808, 11_558_835_200, None, "11.3e9"),
+            ("resnext50_32x4d", 50, 32, 4, 25_028_904, 4_259_381_248, "25.0M", "4.2e9"),
+            ("resnext101_32x8d", 101, 32, 8, 88_791_336, 16_476_534_784, None, None),
+            ("resnext101_64x4d", 101, 64, 4, 83_455_272, 15_522_789_376, None, None),
+            ("wide_resnet50_2", 50, 1, 128, 68_883_240, 11_426_922_496, None, None),
+            ("wide_resnet101_2", 101, 1, 128, 126_886_696, 22_795_599_872, None, None),
+        ),
+        _source,
+        resolution=224,
     ),
+    test_domains={
+        "layers": Choice(((1, 1, 1, 1), (2, 1, 1, 1), (1, 2, 1, 2), (2, 2, 2, 2))),
+        "block": Choice(("basic", "bottleneck", "bottleneck")),
+        "cardinality": Choice((1, 2, 3, 4, 8)),
+        "bottleneck_width": Int(1, 16),
+        "resolution": Choice((8, 17, 32, 40)),
+        "num_classes": Int(2, 20),
+    },
+    year=2016,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from scalesearch.cost.analytic import Counts, Tally
-from scalesearch.family import Canonical, Family, Reference
+from scalesearch.family import Family, canonical_table
 from scalesearch.space import Choice, Constraint, Float, Int, Param, Point, Space
 
 GROUP_WIDTHS = (16, 32, 64)
@@ -100,10 +100,20 @@ def complexity(p: Point) -> Counts:
 SPACE = Space(
     name="wrn",
     params=(
-        Param("depth", Int(10, 1000), 28, "total depth; must be 6N+4 (N blocks per group)",
-              search=Choice((10, 16, 22, 28, 34, 40))),
-        Param("widen_factor", Int(1, 32), 10, "k: width multiplier of the 16/32/64 base widths",
-              search=Int(1, 12)),
+        Param(
+            "depth",
+            Int(10, 1000),
+            28,
+            "total depth; must be 6N+4 (N blocks per group)",
+            search=Choice((10, 16, 22, 28, 34, 40)),
+        ),
+        Param(
+            "widen_factor",
+            Int(1, 32),
+            10,
+            "k: width multiplier of the 16/32/64 base widths",
+            search=Int(1, 12),
+        ),
         Param("dropout", Float(0.0, 0.9), 0.0, "dropout between the two convolutions of a block"),
         Param("resolution", Int(8, 1024), 32, "input image side in pixels"),
         Param("num_classes", Int(1, 100_000), 10, "classifier outputs"),
@@ -125,8 +135,21 @@ FAMILY = Family(
     space=SPACE,
     build_fn=build,
     complexity_fn=complexity,
-    canonical=tuple(
-        Canonical(f"wrn_{d}_{k}", {"depth": d, "widen_factor": k}, Reference(_PAPER, paper_params=pp))
-        for d, k, pp in ((16, 8, "11.0M"), (22, 10, "26.8M"), (28, 10, "36.5M"), (40, 4, "8.9M"))
+    canonical=canonical_table(
+        ("name", "depth", "widen_factor", "paper_params"),
+        (
+            ("wrn_16_8", 16, 8, "11.0M"),
+            ("wrn_22_10", 22, 10, "26.8M"),
+            ("wrn_28_10", 28, 10, "36.5M"),
+            ("wrn_40_4", 40, 4, "8.9M"),
+        ),
+        "Zagoruyko & Komodakis, Wide Residual Networks (2016), Table 4; CIFAR-10 (10 classes)",
     ),
+    test_domains={
+        "depth": Choice((10, 16)),
+        "widen_factor": Int(1, 4),
+        "resolution": Choice((8, 16, 27, 32)),
+        "num_classes": Int(2, 20),
+    },
+    year=2016,
 )

@@ -1,6 +1,11 @@
-"""Conformance suite over every family: canonical counts equal the references, the analytic path
-equals fvcore exactly, forward passes have the right shape, random valid points build and run,
-invalid points raise the documented error."""
+"""Conformance suite over every registered family: canonical counts equal the references, the
+analytic path equals fvcore exactly, forward passes have the right shape, random valid points
+build and run, invalid points raise the documented error.
+
+Each check is a function of a :class:`Family`, so a family added anywhere (a new module in
+``searchspaces/``, an entry point, ``register_family``) runs here with no edit: the tests below
+are parametrised from the registry, and :func:`check_family` runs every check on one family.
+"""
 
 from __future__ import annotations
 
@@ -12,108 +17,66 @@ import torch
 
 from scalesearch.cost.fvcore_count import count
 from scalesearch.errors import PointError
+from scalesearch.family import Canonical, Family
 from scalesearch.registry import families, get_family
-from scalesearch.space import Choice, Float, Int, IntList
+from scalesearch.space import Int, IntList
 
 FAMILIES = [f.name for f in families()]
-CANONICAL = [(f.name, c.name) for f in families() for c in f.canonical]
-
-# Small networks that still exercise every rule of each family (strides, groups, rounding,
-# transitions, SE, skipped expansions), so fvcore traces stay fast.
-SMALL = {
-    "resnet": {
-        "layers": Choice(((1, 1, 1, 1), (2, 1, 1, 1), (1, 2, 1, 2), (2, 2, 2, 2))),
-        "block": Choice(("basic", "bottleneck", "bottleneck")),
-        "cardinality": Choice((1, 2, 3, 4, 8)), "bottleneck_width": Int(1, 16),
-        "resolution": Choice((8, 17, 32, 40)), "num_classes": Int(2, 20),
-    },
-    "wrn": {"depth": Choice((10, 16)), "widen_factor": Int(1, 4), "resolution": Choice((8, 16, 27, 32)),
-            "num_classes": Int(2, 20)},
-    "densenet": {
-        "form": Choice(("imagenet", "cifar")), "growth_rate": Int(2, 16),
-        "bn_size": Int(1, 4), "compression": Float(0.3, 1.0, step=0.1),
-        "resolution": Choice((32, 48, 64)), "num_classes": Int(2, 20),
-    },
-    "mbconv": {"width_mult": Float(0.1, 1.0, step=0.05), "depth_mult": Float(0.1, 0.4, step=0.1),
-               "expand_ratio": Float(1.0, 6.0, step=0.5), "resolution": Choice((32, 40, 48)),
-               "num_classes": Int(2, 20)},
-    "efficientnet": {"width_mult": Float(0.1, 1.0, step=0.05), "depth_mult": Float(0.1, 0.4, step=0.1),
-                     "resolution": Choice((32, 45, 48)), "num_classes": Int(2, 20)},
-}
-SMALL_FIXED = {"densenet": {"block_config": None, "num_init_features": None}}
+CANONICAL = [pytest.param(f.name, c, id=c.name) for f in families() for c in f.canonical]
 N_RANDOM = int(os.environ.get("SCALESEARCH_EQUALITY_POINTS", "200"))
 
 
-def small_point(family: str, rng: random.Random) -> dict:
-    fam = get_family(family)
-    domains = dict(SMALL[family])
-    values = {}
-    if family == "densenet":
-        if domains["form"].sample(rng) == "cifar":
-            domains.pop("form")
-            values = {"form": "cifar", "depth": rng.choice((10, 16, 22))}
-        else:
-            domains.pop("form")
-            values = {"form": "imagenet", "block_config": rng.choice(([1, 1, 1, 1], [2, 1, 2, 1], [1, 2, 3])),
-                      "num_init_features": rng.randint(4, 32)}
-    point = fam.space.sample(rng, domains, values)
-    return point
-
-
-@pytest.mark.parametrize(("family", "name"), CANONICAL)
-def test_canonical_counts_equal_reference(family, name):
-    fam = get_family(family)
-    c = next(c for c in fam.canonical if c.name == name)
+def check_canonical_counts(fam: Family, c: Canonical) -> None:
+    """Analytic counts equal the reference's exact figures, or the paper's at its printed
+    precision; the built network (on the meta device: no weights allocated) has those params."""
     counts = fam.complexity(c.values)
     ref = c.reference
+    assert ref.source and (ref.params is not None or ref.paper_params is not None), c
     if ref.params is not None:
         assert counts.params == ref.params
     if ref.flops is not None:
         assert counts.flops == ref.flops
-    if ref.params is None:  # no reference implementation: the paper's table at its printed precision
+    if ref.params is None and ref.paper_params is not None:
         digits = len(ref.paper_params.rstrip("M").split(".")[1]) if "." in ref.paper_params else 0
         assert f"{counts.params / 1e6:.{digits}f}M" == ref.paper_params
-    assert ref.params is not None or ref.paper_params is not None
-    assert ref.source
+    with torch.device("meta"):
+        assert sum(p.numel() for p in fam.build(c.values).parameters()) == counts.params
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_analytic_equals_fvcore_on_random_points(family):
-    rng = random.Random(f"equality-{family}")
-    fam = get_family(family)
-    for _ in range(N_RANDOM):
-        point = small_point(family, rng)
-        model = fam.build(point)
-        exact = count(model, point["resolution"])
+def check_analytic_equals_fvcore(fam: Family, n: int) -> None:
+    rng = random.Random(f"equality-{fam.name}")
+    for _ in range(n):
+        point = fam.small_point(rng)
+        exact = count(fam.build(point), point["resolution"])
         fast = fam.complexity(point)
-        assert (fast.params, fast.flops, fast.activations) == (exact.params, exact.flops, exact.activations), point
+        assert (fast.params, fast.flops, fast.activations) == (
+            exact.params,
+            exact.flops,
+            exact.activations,
+        ), point
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_random_valid_points_build_and_run(family):
-    rng = random.Random(f"forward-{family}")
-    fam = get_family(family)
-    for _ in range(3):
-        point = small_point(family, rng)
+def check_random_points_run(fam: Family, n: int = 3) -> None:
+    rng = random.Random(f"forward-{fam.name}")
+    for _ in range(n):
+        point = fam.small_point(rng)
         model = fam.build(point).eval()
         with torch.no_grad():
             out = model(torch.randn(2, 3, point["resolution"], point["resolution"]))
         assert out.shape == (2, point["num_classes"])
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_default_point_forward_shape_at_small_resolution(family):
-    fam = get_family(family)
-    low = fam.space.param("resolution").domain.low
-    point = fam.point(resolution=max(32, low), num_classes=7)
+def check_default_point_forward(fam: Family) -> None:
+    resolution = fam.space.param("resolution").domain
+    assert isinstance(resolution, Int), f"{fam.name}: resolution must be an Int domain"
+    point = fam.point(resolution=max(32, resolution.low), num_classes=7)
     with torch.no_grad():
-        assert fam.build(point).eval()(torch.randn(2, 3, point["resolution"], point["resolution"])).shape == (2, 7)
+        out = fam.build(point).eval()(torch.randn(2, 3, point["resolution"], point["resolution"]))
+    assert out.shape == (2, 7)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_invalid_points_raise_point_error(family):
-    fam = get_family(family)
-    with pytest.raises(PointError, match=f"{family} has no parameter 'bogus'; valid parameters: "):
+def check_invalid_points(fam: Family) -> None:
+    with pytest.raises(PointError, match=f"{fam.name} has no parameter 'bogus'; valid parameters: "):
         fam.point(bogus=1)
     with pytest.raises(PointError, match="resolution must be an int in"):
         fam.point(resolution=0)
@@ -121,10 +84,52 @@ def test_invalid_points_raise_point_error(family):
         fam.point(num_classes=2.5)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_every_parameter_is_documented_and_has_a_valid_default(family):
-    fam = get_family(family)
-    fam.point()  # defaults form a valid point
+def check_spec(fam: Family) -> None:
+    """Defaults form a valid point, every parameter is documented, the suite has test domains."""
+    fam.point()
     for p in fam.space.params:
-        assert p.help, f"{family}.{p.name} has no help text"
+        assert p.help, f"{fam.name}.{p.name} has no help text"
         assert not isinstance(p.domain, IntList) or p.search is None
+    assert fam.test_domains, f"{fam.name} declares no test_domains for the conformance suite"
+    assert fam.canonical, f"{fam.name} declares no canonical network"
+
+
+def check_family(fam: Family, n_random: int = N_RANDOM) -> None:
+    """Every check of this suite on one family."""
+    check_spec(fam)
+    for c in fam.canonical:
+        check_canonical_counts(fam, c)
+    check_analytic_equals_fvcore(fam, n_random)
+    check_random_points_run(fam)
+    check_default_point_forward(fam)
+    check_invalid_points(fam)
+
+
+@pytest.mark.parametrize(("family", "canonical"), CANONICAL)
+def test_canonical_counts_equal_reference(family: str, canonical: Canonical) -> None:
+    check_canonical_counts(get_family(family), canonical)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_analytic_equals_fvcore_on_random_points(family: str) -> None:
+    check_analytic_equals_fvcore(get_family(family), N_RANDOM)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_random_valid_points_build_and_run(family: str) -> None:
+    check_random_points_run(get_family(family))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_default_point_forward_shape_at_small_resolution(family: str) -> None:
+    check_default_point_forward(get_family(family))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_invalid_points_raise_point_error(family: str) -> None:
+    check_invalid_points(get_family(family))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_spec_is_documented_and_testable(family: str) -> None:
+    check_spec(get_family(family))

@@ -56,14 +56,15 @@ class Tally:
         padding: int | None = None,
         groups: int = 1,
         bias: bool = False,
+        dilation: int = 1,
     ) -> int:
         """A square Conv2d on a ``size``x``size`` input; returns the output size.
 
-        ``padding=None`` means ``(kernel - 1) // 2`` ("same" for odd kernels).
+        ``padding=None`` means ``(kernel - 1) // 2 * dilation`` ("same" for odd kernels).
         """
         if padding is None:
-            padding = (kernel - 1) // 2
-        out = conv_out(size, kernel, stride, padding)
+            padding = (kernel - 1) // 2 * dilation
+        out = conv_out(size, kernel, stride, padding, dilation)
         self.params += c_out * (c_in // groups) * kernel * kernel + (c_out if bias else 0)
         self.flops += out * out * c_out * (c_in // groups) * kernel * kernel
         self.activations += out * out * c_out

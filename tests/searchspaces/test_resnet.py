@@ -1,15 +1,13 @@
-"""ResNet family: torchvision's exact params and fvcore FLOPs, analytic == fvcore, bad points."""
+"""ResNet family: torchvision's exact params and fvcore FLOPs, depth resolution, bad points."""
 
 from __future__ import annotations
 
 import random
 
 import pytest
-import torch
 
 from scalesearch.cost.fvcore_count import count
 from scalesearch.errors import PointError
-from scalesearch.space import Choice, Int, IntList
 from searchspaces.resnet import DEPTHS, FAMILY, SPACE, build, complexity
 
 CANONICAL = {c.name: c for c in FAMILY.canonical}
@@ -27,23 +25,10 @@ def _analytic(point: dict) -> tuple[int, int, int]:
     return a.params, a.flops, a.activations
 
 
-def _meta_params(point: dict) -> int:
-    with torch.device("meta"):  # exact parameter count without allocating or initialising weights
-        return sum(p.numel() for p in build(point).parameters())
-
-
-@pytest.mark.parametrize("name", list(CANONICAL))
-def test_canonical_matches_torchvision(name: str) -> None:
-    ref = CANONICAL[name].reference
-    point = FAMILY.canonical_point(name)
-    assert _meta_params(point) == ref.params
-    assert _analytic(point)[:2] == (ref.params, ref.flops)
-
-
 # Tracing the larger networks at 224 px costs 2-5 s each on 2 CPU cores, so the suite checks fvcore at
 # 224 on three smaller ones and every other canonical structure (same blocks, widths and groups) at
-# 32 px; the test above ties all ten to the torchvision + fvcore Reference at 224 (all ten matched it
-# exactly, fvcore on our build, when the references were measured).
+# 32 px; the conformance suite ties all ten to the torchvision + fvcore Reference at 224 (all ten
+# matched it exactly, fvcore on our build, when the references were measured).
 AT_224 = ("resnet18", "resnet34", "resnext50_32x4d")
 
 
@@ -85,7 +70,13 @@ GOLDEN = [
     ({"depth": 18, "resolution": 32, "num_classes": 10}, 11_181_642, 37_118_464),
     ({"layers": [1, 2, 3, 1], "block": "basic", "resolution": 128}, 8_075_560, 518_598_656),
     (
-        {"layers": [2, 3, 4, 2], "cardinality": 4, "bottleneck_width": 24, "resolution": 96, "num_classes": 10},
+        {
+            "layers": [2, 3, 4, 2],
+            "cardinality": 4,
+            "bottleneck_width": 24,
+            "resolution": 96,
+            "num_classes": 10,
+        },
         16_188_746,
         566_025_728,
     ),
@@ -103,49 +94,6 @@ def test_golden_points(values: dict, params: int, flops: int) -> None:
     got = _fvcore(point)
     assert got[:2] == (params, flops)
     assert _analytic(point) == got
-
-
-def _random_points(n: int) -> list[dict]:
-    rng = random.Random(2024)
-    domains = {
-        "depth": Choice((18, 34, 50, 101, 152, 200)),
-        "block": Choice(("basic", "bottleneck")),
-        "cardinality": Choice((1, 1, 2, 3, 8, 32)),
-        "bottleneck_width": Choice((64, 64, 1, 4, 7, 14, 24)),
-        "resolution": Int(32, 96),
-        "num_classes": Int(1, 100),
-    }
-    points = []
-    while len(points) < n:
-        doms = dict(domains)
-        if rng.random() < 0.6:
-            doms["layers"] = IntList(1, 3, 4, 4)
-        if rng.random() < 0.5:
-            del doms["block"]
-        point = SPACE.sample(rng, doms)
-        if point["cardinality"] * point["bottleneck_width"] <= 256 and sum(point["layers"]) <= 24:
-            points.append(point)
-    return points
-
-
-@pytest.mark.parametrize("point", _random_points(15), ids=lambda p: f"{p['block']}-{p['layers']}")
-def test_analytic_equals_fvcore_on_random_points(point: dict) -> None:
-    assert _analytic(point) == _fvcore(point)
-
-
-@pytest.mark.parametrize(
-    "values",
-    [
-        {"depth": 18, "resolution": 64, "num_classes": 7},
-        {"layers": [1, 1, 2, 1], "cardinality": 4, "bottleneck_width": 8, "resolution": 32, "num_classes": 3},
-    ],
-)
-def test_forward_shape(values: dict) -> None:
-    point = FAMILY.point(values)
-    model = build(point).eval()
-    with torch.no_grad():
-        out = model(torch.randn(2, 3, point["resolution"], point["resolution"]))
-    assert out.shape == (2, point["num_classes"])
 
 
 def test_resolve_derives_layers_and_block() -> None:
@@ -175,7 +123,6 @@ def test_resolve_derives_layers_and_block() -> None:
         ({"cardinality": 0}, "but got cardinality=0"),
         ({"block": "preact"}, "block must be one of {basic, bottleneck}"),
         ({"resolution": 4}, "resolution must be an int in [8, 1024], but got resolution=4"),
-        ({"width": 2}, "resnet has no parameter 'width'"),
     ],
 )
 def test_invalid_points(values: dict, message: str) -> None:
