@@ -20,7 +20,9 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_pareto_png_svg_html(run_dir, tmp_path):
     for name in ("front.png", "front.svg", "front.html"):
-        out = cli("pareto", str(run_dir), "--x", "params", "--budget", "params<=0.2M", "--out", str(tmp_path / name))
+        out = cli(
+            "pareto", str(run_dir), "--x", "params", "--budget", "params<=0.2M", "--out", str(tmp_path / name)
+        )
         assert out.returncode == 0, out.stderr
         assert (tmp_path / name).stat().st_size > 1000
     svg = (tmp_path / "front.svg").read_text()
@@ -32,8 +34,15 @@ def test_report_is_one_self_contained_page(run_dir, tmp_path):
     out = cli("report", str(run_dir), "--out", str(tmp_path / "r.html"), "--samples", "200")
     assert out.returncode == 0, out.stderr
     html = (tmp_path / "r.html").read_text()
-    assert "data:image/png;base64," in html and "get_family(\"wrn\").build(" in html
-    assert "params&lt;=0.2M" in html or "params<=0.2M" in html
+    assert "data:image/png;base64," in html and 'get_family("wrn").build(' in html
+    assert "params&lt;=0.2M" in html  # the run's own budget, named in the summary
+    # ... and drawn: the K/M/G-suffixed bound was dropped by the report's old budget regex.
+    assert "params ≤ 200K" in html
+    out = cli("report", str(run_dir), "--x", "params", "--out", str(tmp_path / "p.html"), "--samples", "50")
+    assert out.returncode == 0, out.stderr
+    html = (tmp_path / "p.html").read_text()
+    assert "budget: params ≤ 200K" in html
+    assert "widen_factor ∈ {1, 2}" in html  # the landscape screens the run's own space, not the defaults
 
 
 @pytest.mark.parametrize(
@@ -48,7 +57,9 @@ def test_report_is_one_self_contained_page(run_dir, tmp_path):
 )
 def test_bad_input_writes_nothing(run_dir, tmp_path, args, message):
     target = tmp_path / "front.png"
-    args = [str(run_dir) if a == "RUN" else str(tmp_path / "front.gif") if a == "OUT.gif" else a for a in args]
+    args = [
+        str(run_dir) if a == "RUN" else str(tmp_path / "front.gif") if a == "OUT.gif" else a for a in args
+    ]
     out = cli(*args, *([] if "--out" in args else ["--out", str(target)]))
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
     assert not target.exists() and list(tmp_path.iterdir()) == []

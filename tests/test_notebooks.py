@@ -12,7 +12,7 @@ from tests.helpers import ROOT, cli, tiny_experiment
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-MBCONV_TINY = '''
+MBCONV_TINY = """
 from scalesearch.experiment import Evaluation, Experiment, SearchSpace
 from scalesearch.space import Choice
 
@@ -22,7 +22,7 @@ experiment = Experiment(
     strategy="grid", pruner="none", trials=None,
     evaluation=Evaluation(dataset="digits", resolution=32, epochs=1, batch_size=64, max_batches_per_epoch=3),
 )
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +41,14 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def test_notebook_executes(path, two_runs, monkeypatch):
     monkeypatch.setenv("SCALESEARCH_RUNS", ",".join(str(r) for r in two_runs))
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(ROOT)}})
+    # Run from the notebook's own folder, as `jupyter nbconvert --execute` does.
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     client.execute(env=dict(os.environ))
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    outputs = [o for c in code for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
+    first = code[0].get("outputs", [])
+    assert not [o for o in first if o.get("name") == "stderr"], first  # no warnings in the first cell
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the fronts were drawn

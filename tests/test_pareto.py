@@ -217,7 +217,8 @@ def test_best_minimising_a_metric() -> None:
 
 def test_no_trial_meets_the_budget() -> None:
     with pytest.raises(
-        ScalesearchError, match=r"no trial meets the budget.*cheapest is trial 5 \(flops=5e-10G"
+        ScalesearchError,
+        match=r"no trial meets the budget.*cheapest is trial 5 \(flops=0.5, params=10, activations=5\)",
     ):
         best_under_budget(table(BASE), lambda row: row["flops"] < 0.01)
 

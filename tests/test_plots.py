@@ -165,8 +165,8 @@ def test_linear_axis_on_request_and_other_columns() -> None:
 def test_failed_and_over_budget_trials_are_drawn() -> None:
     df = search(0)
     fig = pareto_figure({"grid": df})
-    drawn = sum(len(c.get_offsets()) for c in fig.axes[0].collections)
-    assert drawn == len(df)  # every trial has flops: trained ones in place, the others in the bottom row
+    drawn = sum(len(c.get_offsets()) for ax in fig.axes for c in ax.collections)
+    assert drawn == len(df)  # every trial has flops: trained ones in place, the others in the strip below
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "over budget" in legend and "failed" in legend and "pruned (stopped early)" in legend
 
@@ -217,7 +217,10 @@ def test_atomic_writes_leave_nothing_broken(tmp_path: Path, figure_two_runs, mon
     target.write_bytes(b"old")
 
     def broken(path, **kwargs):
-        Path(path).write_bytes(b"partial")
+        if hasattr(path, "write"):
+            path.write(b"partial")
+        else:
+            Path(path).write_bytes(b"partial")
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(figure_two_runs, "savefig", broken)
@@ -232,7 +235,10 @@ def test_atomic_writes_leave_nothing_broken(tmp_path: Path, figure_two_runs, mon
 
 def test_helpers() -> None:
     assert budget_lines_from("flops<=4.2e9, params<=30e6") == {"flops": 4.2e9, "params": 30e6}
-    assert budget_lines_from("flops<=1.05*resnet50,latency_ms<12") == {"latency_ms": 12.0}
+    # Relative bounds are resolved by parse_budget (the regex it replaced skipped them).
+    lines = budget_lines_from("flops<=1.05*resnet50,latency_ms<12", resolve=lambda name, metric: 4.1e9)
+    assert lines == {"flops": pytest.approx(1.05 * 4.1e9), "latency_ms": 12.0}
+    assert budget_lines_from("params<=0.2M,flops>=1G") == {"params": 2e5}
     assert budget_lines_from("") == {} and budget_lines_from(None) == {}
     row = pd.Series({"point": {"alpha": 1.2, "beta": 1.1, "depths": [1, 2], "phi": None}, "width": 3})
     assert point_label(row, ["alpha", "beta", "depths", "phi", "width"]) == "α=1.2 β=1.1 depths=1,2 width=3"
@@ -247,3 +253,103 @@ def test_flop_convention_has_one_home() -> None:
 
     assert FLOP_CONVENTION is metrics.FLOP_CONVENTION
     assert CostRecord.__dataclass_fields__["flop_convention"].default is FLOP_CONVENTION
+
+
+def test_logx_and_linearx_are_honoured() -> None:
+    narrow = search(0, n=8)
+    narrow = narrow[narrow["flops"] < 1.5e9]  # a span far below the 30x that switches to log by itself
+    assert pareto_figure({"grid": narrow}).axes[0].get_xscale() == "linear"
+    assert pareto_figure({"grid": narrow}, logx=True).axes[0].get_xscale() == "log"
+    wide = pareto_figure({"grid": search(0)}, references=references(False))
+    assert wide.axes[0].get_xscale() == "log"
+    assert (
+        pareto_figure({"grid": search(0)}, logx=False, references=references(False)).axes[0].get_xscale()
+        == "linear"
+    )
+    assert pareto_plotly({"grid": narrow}, logx=True).layout.xaxis.type == "log"
+    assert (
+        pareto_plotly({"grid": search(0)}, logx=False, references=references(False)).layout.xaxis.type
+        == "linear"
+    )
+
+
+def test_cli_logx_and_linearx_flags() -> None:
+    import argparse
+
+    from scalesearch.cli.plots import pareto_args
+
+    p = argparse.ArgumentParser()
+    pareto_args(p)
+    assert p.parse_args(["RUN"]).logx is None  # auto
+    assert p.parse_args(["RUN", "--logx"]).logx is True
+    assert p.parse_args(["RUN", "--linearx"]).logx is False
+    with pytest.raises(SystemExit):
+        p.parse_args(["RUN", "--logx", "--linearx"])
+
+
+def test_log_axis_tick_labels_are_plain_and_minor_ticks_unlabelled() -> None:
+    from matplotlib.ticker import NullFormatter
+
+    fig = pareto_figure({"grid": search(0)}, references=references(False))
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert isinstance(ax.xaxis.get_minor_formatter(), NullFormatter)
+    labels = [t.get_text() for t in fig.axes[-1].get_xticklabels() if t.get_text()]
+    assert labels and all("e" not in t and "×" not in t and "$" not in t for t in labels), labels
+
+
+def test_trials_without_a_y_value_sit_in_a_labelled_strip_not_on_the_plot() -> None:
+    df = search(0)
+    fig = pareto_figure({"grid": df})
+    main, strip = fig.axes[0], fig.axes[1]
+    on_plot = sum(len(c.get_offsets()) for c in main.collections)
+    assert on_plot == int(df["accuracy"].notna().sum())  # no failed trial drawn at a fake accuracy
+    assert [t.get_text() for t in strip.get_yticklabels()] == ["no accuracy"]
+    assert sum(len(c.get_offsets()) for c in strip.collections) == int(df["accuracy"].isna().sum())
+    assert pareto_figure({"grid": df[df["accuracy"].notna()]}).axes[0] is not None
+    assert (
+        len(pareto_figure({"grid": df[df["accuracy"].notna()]}).axes) == 1
+    )  # no strip when nothing goes there
+
+
+def test_legend_markers_match_the_drawn_colours() -> None:
+    from matplotlib.colors import to_rgba
+
+    fig = pareto_figure({"grid": search(0)})
+    handles = {
+        t.get_text(): h
+        for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles, strict=True)
+    }
+    dominated = next(c for c in fig.axes[0].collections if c.get_alpha() == 0.45)
+    drawn = tuple(dominated.get_facecolor()[0][:3])
+    assert to_rgba(handles["dominated"].get_color())[:3] == pytest.approx(drawn)
+    assert handles["dominated"].get_alpha() == dominated.get_alpha()
+
+
+def test_html_labels_turn_inwards_and_references_stay_above_the_plot() -> None:
+    trained = search(0)[lambda d: d["accuracy"].notna()]
+    front = next(t for t in pareto_plotly({"grid": trained}, labels=FREE).data if t.name == "grid: front")
+    assert front.cliponaxis is False
+    assert front.textposition[-1].endswith("left") and front.textposition[0].endswith("right")  # inwards
+    fig = pareto_plotly({"grid": search(0)}, references=references(False), labels=FREE)
+    refs = [a for a in fig.layout.annotations if a.text.startswith("efficientnet_b")]
+    assert len(refs) == 8 and all(a.yref == "paper" and a.y == 1.0 and a.yanchor == "bottom" for a in refs)
+    strip = [t for t in fig.data if "(no accuracy)" in (t.name or "")]
+    assert strip and all(t.yaxis == "y2" for t in strip)
+
+
+def test_a_figure_is_rendered_before_any_file_is_created(
+    tmp_path: Path, figure_two_runs, monkeypatch
+) -> None:
+    """A process killed while rendering (the long part) must leave no hidden .NAME.XXXX.tmp behind."""
+    seen: list[list[str]] = []
+    real = figure_two_runs.savefig
+
+    def spy(*args, **kwargs):
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(figure_two_runs, "savefig", spy)
+    save_figure(figure_two_runs, tmp_path / "front.png")
+    assert seen == [[]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["front.png"]

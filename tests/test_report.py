@@ -205,3 +205,129 @@ def test_snippet_for_lists_and_long_points() -> None:
     code = build_snippet("mbconv", point)
     assert ast.literal_eval(ast.parse(code).body[-1].value.args[0]) == point
     assert code.count("\n") > 4  # long points go one key per line
+
+
+def _staged() -> pd.DataFrame:
+    """A derived, staged run as the main job writes it: searched alpha/beta/gamma, then phi; numbers restart."""
+    rows = []
+    grid = [(1.2, 1.1, 1.15), (1.3, 1.0, 1.1), (1.1, 1.2, 1.05)]
+    for i, (a, b, g) in enumerate(grid):
+        rows.append(
+            {
+                "stage": "grid",
+                "number": i,
+                "values": {"alpha": a, "beta": b, "gamma": g},
+                "point": {"width_mult": 0.5 * b, "depth_mult": 0.5 * a, "resolution": 32},
+                "accuracy": 0.90 + 0.01 * i,
+                "params": 2e5 + 1e4 * i,
+                "flops": 8.95e6 + 1e5 * i,
+            }
+        )
+    rows.append(
+        {
+            "stage": "scale",
+            "number": 0,
+            "values": {"phi": 1},
+            "accuracy": 0.95,
+            "params": 3e5,
+            "point": {"width_mult": 0.6050000000000001, "depth_mult": 0.55, "resolution": 35},
+            "flops": 1.2e7,
+        }
+    )
+    rows.append(
+        {
+            "stage": "scale",
+            "number": 1,
+            "values": {"phi": 2},
+            "accuracy": float("nan"),
+            "params": 4e5,
+            "point": {"width_mult": 0.7, "depth_mult": 0.6, "resolution": 38},
+            "flops": 1.5e7,
+            "state": "FAIL",
+            "error": "Traceback ...\nRuntimeError: CUDA out of memory",
+        }
+    )
+    df = pd.DataFrame(rows)
+    df["state"] = df["state"].fillna("COMPLETE") if "state" in df else "COMPLETE"
+    return df.assign(
+        run="efficientnet_grid",
+        family="efficientnet",
+        feasible=True,
+        violations="",
+        activations=1e5,
+        latency_ms=float("nan"),
+    )
+
+
+STAGED_META = {
+    "name": "efficientnet_grid",
+    "family": "efficientnet",
+    "free": ["alpha", "beta", "gamma", "phi"],
+    "budget": "params<=0.5M",
+    "objectives": {"accuracy": "maximize"},
+}
+
+
+def test_staged_run_shows_stage_searched_values_and_failure_reasons(tmp_path: Path) -> None:
+    page = render_report(_staged(), STAGED_META, [], tmp_path / "r.html", x="params").read_text("utf-8")
+    table = trials_table(page)
+    assert {"stage", "alpha", "beta", "gamma", "phi", "reason"} <= set(table.columns)
+    ids = list(zip(table["stage"], table["number"], strict=True))
+    assert len(set(ids)) == len(ids) == 5  # numbers repeat across stages; stage + number does not
+    grid_row = table[(table["stage"] == "grid") & (table["number"] == 0)].iloc[0]
+    assert (grid_row["alpha"], grid_row["beta"], grid_row["gamma"]) == ("1.2", "1.1", "1.15")
+    failed = table[table["state"] == "FAIL"].iloc[0]
+    assert failed["reason"] == "RuntimeError: CUDA out of memory"
+    assert "0.6050000000000001" not in page and "0.605" in page  # build values rounded
+    assert "scale #0" in page and "phi=1" in page  # best trial named with its stage and searched values
+    assert "200K" in page and "8.95M" in page and "e+0" not in page  # one number style
+
+
+@pytest.mark.parametrize(
+    ("budget", "drawn"),
+    [("params<=0.5M", "budget: params ≤ 500K"), ("params<=3*efficientnet_b0", "budget: params ≤ 15.9M")],
+)
+def test_report_draws_suffixed_and_relative_budgets(tmp_path: Path, budget: str, drawn: str) -> None:
+    """The regex the report used skipped K/M/G suffixes and relative bounds: no line was drawn."""
+    meta = {**STAGED_META, "budget": budget}
+    page = render_report(_staged(), meta, [], tmp_path / "r.html", x="params").read_text("utf-8")
+    assert drawn in page
+
+
+def test_landscape_screens_every_family_of_the_run() -> None:
+    from scalesearch.analysis.landscape import run_landscape
+    from scalesearch.verdict.budget import parse_budget
+
+    df = pd.DataFrame(
+        [
+            {
+                "family": "wrn",
+                "values": {"widen_factor": w},
+                "point": {"depth": 10, "widen_factor": w, "resolution": 16},
+                "params": 1e5 * w,
+                "flops": 1e7 * w,
+            }
+            for w in (1, 2)
+        ]
+        + [
+            {
+                "family": "mbconv",
+                "values": {"width_mult": m},
+                "point": {"width_mult": m, "resolution": 32},
+                "params": 1e5,
+                "flops": 1e7,
+            }
+            for m in (0.25, 0.5)
+        ]
+    )
+    meta = {"family": "wrn", "families": ["wrn", "mbconv"]}
+    land = run_landscape(meta, df, parse_budget("params<=1M"), samples=10)
+    assert land is not None and land["screened"] == 20  # 10 sampled in each family's tried values
+    assert (
+        land["space"].startswith("wrn: widen_factor ∈ {1, 2}")
+        and "; mbconv: width_mult ∈ {0.25, 0.5}" in land["space"]
+    )
+    derived = _staged()
+    land = run_landscape(STAGED_META, derived, parse_budget("params<=0.35M"), samples=10)
+    assert land is not None and (land["screened"], land["feasible"]) == (5, 4)
+    assert "distinct networks this run costed" in land["space"]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scalesearch.errors import ScalesearchError
+from scalesearch.formatting import format_metric
 from scalesearch.metrics import _ALIASES, DIRECTIONS
 
 #: Values of the ``status`` column written by :func:`mark_front`.
@@ -163,11 +164,8 @@ def mark_front(
 
 
 def _describe_costs(row: pd.Series) -> str:
-    parts = []
-    for col, scale, unit in (("flops", 1e9, "G"), ("params", 1e6, "M"), ("activations", 1e6, "M")):
-        if col in row and pd.notna(row[col]):
-            parts.append(f"{col}={float(row[col]) / scale:.3g}{unit}")
-    return ", ".join(parts)
+    cols = [c for c in ("flops", "params", "activations") if c in row and pd.notna(row[c])]
+    return ", ".join(f"{c}={format_metric(c, row[c])}" for c in cols)
 
 
 def best_under_budget(

@@ -1,29 +1,35 @@
-"""Pareto plots of results tables as matplotlib figures (PNG/SVG); plotly HTML in plots_html.py.
+"""Pareto plots as matplotlib figures (PNG/SVG/PDF): a renderer of :class:`front_plot.FrontPlot`.
 
-Every trial is drawn: front points large and joined by a step line per run, dominated
-points small, pruned ones hollow, over-budget ones grey hollow, failed ones grey ``x``.
-Trials with a cost but no value on the y axis (e.g. rejected by the budget before
-training) sit in a rug along the bottom of the plot. Canonical networks are reference
-markers (or dashed vertical lines when they have no y value), budgets are red lines.
-
-Reference and budget values are given in the column's own units (FLOPs as a count,
-accuracy as a fraction); for ``accuracy`` a reference value above 1 is read as a percent.
-Figures are saved atomically (scalesearch.atomic); labels are placed by label_placement.py.
+Every trial is drawn: front points large and joined by a step line per run, dominated points
+small and faded in the run's colour, pruned ones hollow, over-budget ones grey hollow, failed
+ones grey ``x``. Trials without a y value (failed, rejected before training) sit in a labelled
+strip under the plot, never on a y value they do not have. Canonical networks are reference
+markers (or dashed vertical lines when they have no y value), budgets are red lines with the
+side that breaks them shaded. Labels are placed by label_placement.py; figures are saved
+atomically (rendered in memory first, so a killed process leaves no temporary file behind).
 """
 
 from __future__ import annotations
 
-import math
+import io
 import os
-import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
+from scalesearch.analysis.front_plot import (
+    BudgetLike,
+    Frames,
+    FrontPlot,
+    Reference,
+    RunSeries,
+    budget_lines_from,
+    front_plot,
+    point_label,
+)
 from scalesearch.analysis.label_placement import (
     Placer,
     hline_candidates,
@@ -31,59 +37,39 @@ from scalesearch.analysis.label_placement import (
     variants,
     vline_candidates,
 )
-from scalesearch.analysis.pareto import mark_front, resolve_directions
-from scalesearch.atomic import atomic_path
+from scalesearch.atomic import write_atomic
 from scalesearch.errors import ScalesearchError
+from scalesearch.formatting import format_metric
 from scalesearch.metrics import METRICS, Metric
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+__all__ = ["axis_info", "budget_lines_from", "format_cost", "pareto_figure", "point_label", "save_figure"]
 
-Frames = Mapping[str, pd.DataFrame] | pd.DataFrame
-Reference = Mapping[str, Any]
-
-
-_AXES = METRICS
-
-_SYMBOLS = {
-    "alpha": "α",
-    "beta": "β",
-    "gamma": "γ",
-    "phi": "φ",
-    "width_mult": "w",
-    "depth_mult": "d",
-    "resolution": "r",
-}
 _GREY = "0.45"
 _BUDGET = "tab:red"
+_TAG = {"fontsize": 7.5, "bbox": {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}}
 
 
 def axis_info(column: str) -> tuple[str, float, str]:
-    """``(label, scale, unit)`` for a column: plotted value = raw value / scale."""
-    a = _AXES.get(column, Metric(column, "min", column))
+    """``(label, scale, unit)`` of a column by default: plotted value = raw value / scale."""
+    a = METRICS.get(column, Metric(column, "min", column))
     return a.label, a.scale, a.unit
 
 
-def _axis_label(column: str) -> str:
-    a = _AXES.get(column, Metric(column, "min", column))
-    return f"{a.label}\n{a.note}" if a.note else a.label
-
-
 def format_cost(column: str, value: Any) -> str:
-    """A raw value in its column's display unit: ``4.2e9`` flops → ``"4.2G"``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    _, scale, unit = axis_info(column)
-    return f"{float(value) / scale:.3g}{unit}"
+    """A raw value in its column's display unit: ``4.2e9`` flops → ``"4.2G"`` (see scalesearch.formatting)."""
+    return format_metric(column, value)
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: float | None = None) -> Path:
     """Save a matplotlib figure as ``.png``, ``.svg`` or ``.pdf``, atomically.
 
-    ``dpi`` defaults to the figure's own: labels are placed at that resolution, and text
-    widths change slightly with it (hinting), so keep it for the cleanest result. SVG text
-    stays text (``svg.fonttype: none``), so labels can be searched and selected.
+    The figure is rendered in memory and then written in one short step, so a process killed
+    while rendering leaves no temporary file beside the target. ``dpi`` defaults to the
+    figure's own (labels were placed at it). SVG text stays text (``svg.fonttype: none``).
     """
     target = Path(path)
     fmt = target.suffix.lower().lstrip(".")
@@ -91,238 +77,113 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: float | None = N
         raise ScalesearchError(f"a figure file must end in .png, .svg or .pdf, but got {target.name!r}")
     import matplotlib
 
-    # SVG keeps its text as text (searchable, selectable) rather than glyph outlines.
-    with atomic_path(target) as tmp, matplotlib.rc_context({"svg.fonttype": "none"}):
-        fig.savefig(tmp, format=fmt, dpi=dpi or fig.dpi)
-    return target
+    buf = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buf, format=fmt, dpi=dpi or fig.dpi)
+    return write_atomic(target, buf.getvalue())
 
 
-# --------------------------------------------------------------------------- inputs
+def _tick_text(value: float, _pos: Any = None) -> str:
+    """A tick label as a plain decimal (``0.0002``, ``20``), never ``2e-04`` or ``2×10⁻⁴``."""
+    return np.format_float_positional(float(value), precision=3, unique=True, fractional=False, trim="-")
 
 
-_BOUND = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(<=|<|>=|>)\s*([-+]?[\d.]+(?:[eE][-+]?\d+)?)\s*$")
+def _axes(fig: Figure, fp: FrontPlot) -> tuple[Axes, Axes | None]:
+    """The plot, and under it the strip of trials without a y value (when there are some)."""
+    if not fp.has_strip:
+        return fig.add_subplot(), None
+    grid = fig.add_gridspec(2, 1, height_ratios=(13, 1), hspace=0.0)
+    ax = fig.add_subplot(grid[0])
+    strip = fig.add_subplot(grid[1], sharex=ax)
+    ax.tick_params(labelbottom=False)
+    strip.set_ylim(0, 1)
+    strip.set_yticks([0.5], [fp.strip_label], fontsize=8)
+    strip.tick_params(axis="y", length=0)
+    strip.set_facecolor("0.96")
+    return ax, strip
 
 
-def budget_lines_from(budget: str | None) -> dict[str, float]:
-    """Numeric bounds of a budget string: ``"flops<=4.2e9,params<=30e6"`` → ``{"flops": 4.2e9, ...}``.
-
-    Clauses that are not ``column op number`` (e.g. relative to a canonical network) are skipped.
-    """
-    out: dict[str, float] = {}
-    for clause in re.split(r"[,;]|\band\b", budget or ""):
-        m = _BOUND.match(clause)
-        if m:
-            out[m.group(1)] = float(m.group(3))
-    return out
-
-
-def _frames(frames: Frames) -> dict[str, pd.DataFrame]:
-    if isinstance(frames, pd.DataFrame):
-        label = str(frames["run"].iloc[0]) if "run" in frames.columns and len(frames) else "run"
-        return {label: frames}
-    if not frames:
-        raise ScalesearchError("nothing to plot: no results tables were given")
-    return dict(frames)
+def _styles(color: Any) -> dict[str, dict[str, Any]]:
+    dot = {"s": 20, "color": color, "alpha": 0.45, "linewidths": 0, "zorder": 2}
+    hollow = {"s": 24, "facecolors": "none", "linewidths": 0.9, "zorder": 2}
+    return {
+        "dominated": dot,
+        "missing": dot,
+        "pruned": {**hollow, "edgecolors": color},
+        "over budget": {**hollow, "s": 26, "edgecolors": _GREY},
+        "failed": {"s": 26, "marker": "x", "color": _GREY, "linewidths": 0.9, "zorder": 2},
+    }
 
 
-def _fmt_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, (list, tuple)):
-        return ",".join(_fmt_value(v) for v in value)
-    return str(value)
+def _draw_run(
+    ax: Axes,
+    strip: Axes | None,
+    run: RunSeries,
+    color: Any,
+    where: Literal["pre", "post"],
+    out: dict[str, list[Any]],
+) -> None:
+    """Markers of one run (strip for trials without y), its front step line and legend handle."""
+    from matplotlib.lines import Line2D
+
+    for st, style in _styles(color).items():
+        on, off = run.marked(st, True), run.marked(st, False)
+        if len(on):
+            out["soft"].append((ax.scatter(on["_x"], on["_y"], **style), style["s"]))
+        if len(off) and strip is not None:
+            strip.scatter(
+                off["_x"], np.full(len(off), 0.5), **{k: v for k, v in style.items() if k != "alpha"}
+            )
+        if len(on) or len(off):
+            out["seen"].append(st)
+    f = run.front
+    if len(f):
+        fx, fy = f["_x"].to_numpy(dtype=float), f["_y"].to_numpy(dtype=float)
+        ax.step(fx, fy, where=where, color=color, lw=1.6, zorder=3)
+        out["steps"].append(_step_xy(fx, fy, where))
+        dots = ax.scatter(fx, fy, s=44, color=color, edgecolors="black", linewidths=0.6, zorder=4)
+        out["strict"].append((dots, 44))
+        out["front_labels"] += list(zip(fx, fy, run.labels, strict=False))
+    out["handles"].append(
+        Line2D(
+            [],
+            [],
+            color=color,
+            lw=1.6,
+            marker="o",
+            markersize=6,
+            markeredgecolor="black",
+            markeredgewidth=0.6,
+            label=f"{run.name}: front ({len(f)} of {run.complete} complete)",
+        )
+    )
 
 
-def point_label(row: pd.Series, labels: Sequence[str]) -> str:
-    """``"α=1.2 β=1.1"``: the values of ``labels`` from the row's ``point`` (or its columns)."""
-    point = row.get("point")
-    point = dict(point) if isinstance(point, Mapping) else {}
-    values = row.get("values")
-    if isinstance(values, Mapping):  # searched values (e.g. alpha, beta, gamma) that derive the point
-        point = {**point, **values}
-    parts = []
-    for name in labels:
-        value = point.get(name, row.get(name))
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            continue
-        parts.append(f"{_SYMBOLS.get(name, name)}={_fmt_value(value)}")
-    return " ".join(parts)
-
-
-def _ref_y(column: str, value: Any) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    value = float(value)
-    if column == "accuracy" and value > 1:
-        value /= 100.0
-    return value
-
-
-def _references(refs: Sequence[Reference]) -> list[tuple[str, float, float | None]]:
-    out = []
-    for ref in refs:
-        try:
-            out.append((str(ref["name"]), float(ref["x_value"]), ref.get("y_value")))
-        except (KeyError, TypeError, ValueError) as err:
-            raise ScalesearchError(
-                f"a reference must be a dict with name, x_value and optional y_value, but got {ref!r}"
-            ) from err
-    return out
-
-
-def _use_log(values: Sequence[float], logx: bool | None) -> bool:
-    if logx is not None:
-        return bool(logx)
-    pos = [v for v in values if v > 0 and math.isfinite(v)]
-    return len(pos) > 1 and max(pos) / min(pos) > 30
-
-
-def _limits(
-    values: Sequence[float], log: bool, lo_pad: float = 0.06, hi_pad: float = 0.06
-) -> tuple[float, float]:
-    vals = [v for v in values if math.isfinite(v) and (v > 0 or not log)]
-    if not vals:
-        return (0.1, 10.0) if log else (0.0, 1.0)
-    lo, hi = min(vals), max(vals)
-    if log:
-        a, b = math.log10(lo), math.log10(hi)
-        span = max(b - a, 0.2)
-        return 10 ** (a - lo_pad * span), 10 ** (b + hi_pad * span)
-    span = hi - lo or max(abs(hi), 1.0) * 0.1
-    return lo - lo_pad * span, hi + hi_pad * span
-
-
-# --------------------------------------------------------------------------- matplotlib
-
-
-def _step_xy(fx: np.ndarray, fy: np.ndarray, where: str) -> np.ndarray:
+def _step_xy(fx: np.ndarray, fy: np.ndarray, where: Literal["pre", "post"]) -> np.ndarray:
     """Vertices of a step line through the points (as ``Axes.step`` draws it)."""
     pts = [(fx[0], fy[0])]
-    for (x0, y0), (x1, y1) in zip(
-        zip(fx[:-1], fy[:-1], strict=True), zip(fx[1:], fy[1:], strict=True), strict=True
-    ):
+    for x0, y0, x1, y1 in zip(fx[:-1], fy[:-1], fx[1:], fy[1:], strict=True):
         pts += [(x1, y0), (x1, y1)] if where == "post" else [(x0, y1), (x1, y1)]
     return np.array(pts, dtype=float)
 
 
-def pareto_figure(
-    frames: Frames,
-    x: str = "flops",
-    y: str = "accuracy",
-    logx: bool | None = None,
-    references: Sequence[Reference] = (),
-    budget_lines: Mapping[str, float] | None = None,
-    labels: Sequence[str] = (),
-    directions: Mapping[str, str] | None = None,
-    title: str | None = None,
-    figsize: tuple[float, float] = (10.0, 6.0),
-    dpi: float = 150,
-) -> Figure:
-    """A matplotlib Figure of every trial of each run (label → results table) on ``x`` vs ``y``.
-
-    ``logx=None`` picks a log x axis when the x values span more than 30×. ``references``
-    are dicts ``{"name", "x_value", "y_value" (optional)}``; ``budget_lines`` maps a column
-    to its bound (drawn when the column is ``x`` or ``y``, listed otherwise); ``labels``
-    are the parameter names shown beside front points. Labels that find no free spot
-    are left out (the figure says how many); the HTML plot shows every point on hover.
-    """
-    import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def _status_handles(seen: Sequence[str], color: Any | None) -> list[Any]:
+    """Legend entries drawn as the markers are: in the run's colour for one run, else say so."""
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import FuncFormatter, LogLocator
 
-    runs = _frames(frames)
-    dirs = {}
-    for df in runs.values():
-        dirs = resolve_directions(df, [x, y], directions)
-    budget_lines = dict(budget_lines or {})
-    refs = _references(references)
-    _, xs, _ = axis_info(x)
-    _, ys, _ = axis_info(y)
-    toward = (-1 if dirs[x] == "min" else 1, 1 if dirs[y] == "max" else -1)
-
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    colors = matplotlib.colormaps["tab10"].colors
-    strict: list[tuple[Any, float]] = []
-    soft: list[tuple[Any, float]] = []
-    handles: list[Any] = []
-    x_all: list[float] = []
-    y_all: list[float] = []
-    rug: list[tuple[np.ndarray, dict[str, Any]]] = []
-    steps: list[np.ndarray] = []
-    front_labels: list[tuple[float, float, str]] = []
-    seen: set[str] = set()
-    undrawn = 0
-
-    for i, (name, df) in enumerate(runs.items()):
-        color = colors[i % len(colors)]
-        m = mark_front(df, [x, y], directions)
-        xv = pd.to_numeric(m[x], errors="coerce").to_numpy(dtype=float) / xs
-        yv = pd.to_numeric(m[y], errors="coerce").to_numpy(dtype=float) / ys
-        has_x, has_y = np.isfinite(xv), np.isfinite(yv)
-        status = m["status"].to_numpy()
-        undrawn += int((~has_x & (status != "running")).sum())
-        x_all += list(xv[has_x])
-        y_all += list(yv[has_x & has_y])
-        dot = {"s": 20, "color": color, "alpha": 0.45, "linewidths": 0, "zorder": 2}
-        styles = {
-            "dominated": dot,
-            "missing": dot,
-            "pruned": {"s": 24, "facecolors": "none", "edgecolors": color, "linewidths": 0.9, "zorder": 2},
-            "over budget": {
-                "s": 26,
-                "facecolors": "none",
-                "edgecolors": _GREY,
-                "linewidths": 0.9,
-                "zorder": 2,
-            },
-            "failed": {"s": 26, "marker": "x", "color": _GREY, "linewidths": 0.9, "zorder": 2},
-        }
-        for st, style in styles.items():
-            sel = (status == st) & has_x
-            if not sel.any():
-                continue
-            seen.add(st)
-            if (sel & has_y).any():
-                soft.append((ax.scatter(xv[sel & has_y], yv[sel & has_y], **style), style["s"]))
-            if (sel & ~has_y).any():
-                rug.append((xv[sel & ~has_y], style))
-        front = (status == "front") & has_x & has_y
-        order = np.argsort(xv[front], kind="stable")
-        fx, fy = xv[front][order], yv[front][order]
-        if len(fx):
-            where = "post" if dirs[x] == "min" else "pre"
-            ax.step(fx, fy, where=where, color=color, lw=1.6, zorder=3)
-            steps.append(_step_xy(fx, fy, where))
-            strict.append(
-                (ax.scatter(fx, fy, s=44, color=color, edgecolors="black", linewidths=0.6, zorder=4), 44)
-            )
-            if labels:
-                rows = [r for _, r in m.loc[front].iloc[order].iterrows()]
-                front_labels += [(a, b, point_label(r, labels)) for a, b, r in zip(fx, fy, rows, strict=True)]
-        n_ok = int(np.isin(status, ["front", "dominated"]).sum())
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color=color,
-                lw=1.6,
-                marker="o",
-                markersize=6,
-                markeredgecolor="black",
-                markeredgewidth=0.6,
-                label=f"{name}: front ({len(fx)} of {n_ok} complete)",
-            )
-        )
-
+    c = color if color is not None else "0.35"
+    tail = "" if color is not None else " (run colour)"
     proxies = {
         "dominated": Line2D(
-            [], [], ls="", marker="o", markersize=4.5, color="0.55", alpha=0.6, label="dominated"
+            [],
+            [],
+            ls="",
+            marker="o",
+            markersize=4.5,
+            color=c,
+            alpha=0.45,
+            markeredgewidth=0,
+            label="dominated" + tail,
         ),
         "pruned": Line2D(
             [],
@@ -331,8 +192,8 @@ def pareto_figure(
             marker="o",
             markersize=5,
             markerfacecolor="none",
-            markeredgecolor="0.3",
-            label="pruned (stopped early)",
+            markeredgecolor=c,
+            label="pruned (stopped early)" + tail,
         ),
         "over budget": Line2D(
             [],
@@ -346,75 +207,43 @@ def pareto_figure(
         ),
         "failed": Line2D([], [], ls="", marker="x", markersize=5, color=_GREY, label="failed"),
     }
-    handles += [p for st, p in proxies.items() if st in seen]
-    y_name = axis_info(y)[0].split(" (")[0]
-    if rug:
-        handles.append(Line2D([], [], ls="", label=f"(bottom row: no {y_name})"))
+    return [p for st, p in proxies.items() if st in seen]
 
-    # References and budgets, in plot units.
-    ref_pts = []
-    for n, rx, ry in refs:
-        ry = _ref_y(y, ry)
-        ref_pts.append((n, rx / xs, None if ry is None else ry / ys))
-    x_all += [rx for _, rx, _ in ref_pts]
-    y_all += [ry for _, _, ry in ref_pts if ry is not None]
-    bx = budget_lines[x] / xs if x in budget_lines else None
-    by = budget_lines[y] / ys if y in budget_lines else None
-    x_all += [bx] if bx is not None else []
-    y_all += [by] if by is not None else []
 
-    log = _use_log(x_all, logx)
-    if log:
+def _x_axis(ax: Axes, fp: FrontPlot) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    if fp.log_x:
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-    ax.set_xlim(*_limits(x_all, log))
-    ax.set_ylim(
-        *_limits(
-            y_all or ([0.0, 100.0] if y == "accuracy" else []),
-            False,
-            lo_pad=0.16 if rug else 0.06,
-            hi_pad=0.08,
+        decades = np.log10(fp.xlim[1] / fp.xlim[0])
+        subs = (
+            (1.0,) if decades > 4 else (1.0, 2.0, 5.0) if decades > 1 else (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0)
         )
-    )
-    if not any(len(c.get_offsets()) for c in ax.collections) and not rug:
-        ax.text(
-            0.5,
-            0.5,
-            f"no trials with {x} and {y} values yet",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            color="0.4",
-        )
-    for vals, style in rug:
-        style = {k: v for k, v in style.items() if k != "alpha"}
-        soft.append(
-            (
-                ax.scatter(vals, np.full(len(vals), 0.03), transform=ax.get_xaxis_transform(), **style),
-                style["s"],
-            )
-        )
+        ax.xaxis.set_major_locator(LogLocator(subs=subs))
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor ticks unlabelled: no ambiguous 2×10⁻¹ labels
+    else:
+        ax.set_xscale("linear")
+    ax.xaxis.set_major_formatter(FuncFormatter(_tick_text))
+    ax.set_xlim(*fp.xlim)
 
-    with_y = [(n, rx, ry) for n, rx, ry in ref_pts if ry is not None]
+
+def _references(ax: Axes, strip: Axes | None, fp: FrontPlot, out: dict[str, list[Any]]) -> None:
+    from matplotlib.lines import Line2D
+
+    with_y = [r for r in fp.references if r.y is not None]
     if with_y:
-        strict.append(
-            (
-                ax.scatter(
-                    [r[1] for r in with_y],
-                    [r[2] for r in with_y],
-                    marker="D",
-                    s=34,
-                    color="white",
-                    edgecolors="black",
-                    linewidths=1.0,
-                    zorder=5,
-                ),
-                34,
-            )
+        dots = ax.scatter(
+            [r.x for r in with_y],
+            [r.y for r in with_y if r.y is not None],
+            marker="D",
+            s=34,
+            color="white",
+            edgecolors="black",
+            linewidths=1.0,
+            zorder=5,
         )
-        handles.append(
+        out["strict"].append((dots, 34))
+        out["handles"].append(
             Line2D(
                 [],
                 [],
@@ -426,60 +255,106 @@ def pareto_figure(
                 label="canonical network",
             )
         )
-    no_y = sorted(((n, rx) for n, rx, ry in ref_pts if ry is None), key=lambda r: r[1])
-    for _, rx in no_y:
-        ax.axvline(rx, color="0.35", ls=(0, (4, 3)), lw=0.9, zorder=1)
-    if no_y:
-        handles.append(
+    lines = [r for r in fp.references if r.y is None]
+    for r in lines:
+        for a in filter(None, (ax, strip)):
+            a.axvline(r.x, color="0.35", ls=(0, (4, 3)), lw=0.9, zorder=1)
+    if lines:
+        out["handles"].append(
             Line2D([], [], color="0.35", ls=(0, (4, 3)), lw=0.9, label="canonical network (cost only)")
         )
-    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
-    if bx is not None:
-        ax.axvline(bx, color=_BUDGET, ls=(0, (6, 3)), lw=1.3, zorder=1)
-        ax.axvspan(*((bx, x1) if dirs[x] == "min" else (x0, bx)), color=_BUDGET, alpha=0.05, lw=0, zorder=0)
-    if by is not None:
-        ax.axhline(by, color=_BUDGET, ls=(0, (6, 3)), lw=1.3, zorder=1)
-        ax.axhspan(*((by, y1) if dirs[y] == "min" else (y0, by)), color=_BUDGET, alpha=0.05, lw=0, zorder=0)
-    if bx is not None or by is not None:
-        handles.append(
+
+
+def _budgets(ax: Axes, strip: Axes | None, fp: FrontPlot, out: dict[str, list[Any]]) -> None:
+    from matplotlib.lines import Line2D
+
+    (x0, x1), (y0, y1) = fp.xlim, fp.ylim
+    for b in fp.budget_lines:
+        line: dict[str, Any] = {"color": _BUDGET, "ls": (0, (6, 3)), "lw": 1.3, "zorder": 1}
+        if b.axis == "x":
+            for a in filter(None, (ax, strip)):
+                a.axvline(b.value, **line)
+            ax.axvspan(
+                *((b.value, x1) if b.over == "high" else (x0, b.value)), color=_BUDGET, alpha=0.05, lw=0
+            )
+        else:
+            ax.axhline(b.value, **line)
+            ax.axhspan(
+                *((b.value, y1) if b.over == "high" else (y0, b.value)), color=_BUDGET, alpha=0.05, lw=0
+            )
+    if fp.budget_lines:
+        out["handles"].append(
             Line2D([], [], color=_BUDGET, ls=(0, (6, 3)), lw=1.3, label="budget bound (shaded: over)")
         )
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
 
-    ax.set_xlabel(_axis_label(x))
-    ax.set_ylabel(_axis_label(y))
-    ax.grid(True, which="major", color="0.9", lw=0.6)
-    ax.set_axisbelow(True)
-    ax.set_title(title or f"{y_name} vs {axis_info(x)[0].split(' (')[0]}: Pareto front")
-    legend = fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
 
-    # Freeze the layout, then place labels where they collide with nothing.
+def _place_labels(fig: Figure, ax: Axes, fp: FrontPlot, out: dict[str, list[Any]]) -> Placer:
+    """Freeze the layout, then place labels where they collide with nothing."""
     fig.canvas.draw()
     fig.set_layout_engine("none")
-    placer = Placer(fig, ax, strict, soft)
-    for path in steps:
+    placer = Placer(fig, ax, out["strict"], out["soft"])
+    for path in out["steps"]:
         placer.avoid_path(path, ax.transData)
-    tag = {"fontsize": 7.5, "bbox": {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8}}
-    if bx is not None:
-        text = f"budget: {x} ≤ {format_cost(x, budget_lines[x])}"
-        placer.place(text, ax.get_xaxis_transform(), vline_candidates(bx), color=_BUDGET, **tag)
-    if by is not None:
-        text = f"budget: {y} ≤ {format_cost(y, budget_lines[y])}"
-        placer.place(text, ax.get_yaxis_transform(), hline_candidates(by), color=_BUDGET, **tag)
-    for n, rx in no_y:
-        placer.place(n, ax.get_xaxis_transform(), vline_candidates(rx), color="0.2", **tag)
-    for n, rx, ry in with_y:
-        placer.place(n, "data", point_candidates((rx, ry), toward), color="black", fontweight="bold", **tag)
+    for b in fp.budget_lines:
+        if b.axis == "x":
+            placer.place(b.text, ax.get_xaxis_transform(), vline_candidates(b.value), color=_BUDGET, **_TAG)
+        else:
+            placer.place(b.text, ax.get_yaxis_transform(), hline_candidates(b.value), color=_BUDGET, **_TAG)
+    for r in fp.references:
+        if r.y is None:
+            placer.place(r.name, ax.get_xaxis_transform(), vline_candidates(r.x), color="0.2", **_TAG)
+    for r in fp.references:
+        if r.y is not None:
+            cands = point_candidates((r.x, r.y), fp.toward)
+            placer.place(r.name, "data", cands, color="black", fontweight="bold", **_TAG)
     # Best y first, so that when space runs out the labels left out are the crowded low ones.
-    for fx_, fy_, text in sorted(front_labels, key=lambda t: -t[1] * toward[1]):
+    for fx, fy, text in sorted(out["front_labels"], key=lambda t: -t[1] * fp.toward[1]):
         if text:
-            placer.place(variants(text), "data", point_candidates((fx_, fy_), toward), color="0.1", **tag)
+            placer.place(variants(text), "data", point_candidates((fx, fy), fp.toward), color="0.1", **_TAG)
+    return placer
 
-    notes = [f"{name} ≤ {format_cost(name, v)}" for name, v in budget_lines.items() if name not in (x, y)]
-    notes = ["other budget bounds: " + ", ".join(notes)] if notes else []
-    if undrawn:
-        notes.append(f"{undrawn} trial(s) without a {x} value not drawn")
+
+def draw_figure(fp: FrontPlot, figsize: tuple[float, float] = (10.0, 6.0), dpi: float = 150) -> Figure:
+    """A matplotlib Figure of a :class:`FrontPlot`."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax, strip = _axes(fig, fp)
+    colors = [matplotlib.colormaps["tab10"](i) for i in range(10)]
+    out: dict[str, list[Any]] = {
+        k: [] for k in ("strict", "soft", "steps", "front_labels", "handles", "seen")
+    }
+    where: Literal["pre", "post"] = "post" if fp.x.direction == "min" else "pre"
+    for run in fp.runs:
+        _draw_run(ax, strip, run, colors[run.index % len(colors)], where, out)
+    one = colors[fp.runs[0].index % len(colors)] if len(fp.runs) == 1 else None
+    out["handles"] += _status_handles(out["seen"], one)
+    _x_axis(ax, fp)
+    ax.set_ylim(*fp.ylim)
+    if fp.empty:
+        ax.text(
+            0.5,
+            0.5,
+            f"no trials with {fp.x.column} and {fp.y.column} values yet",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="0.4",
+        )
+    _references(ax, strip, fp, out)
+    _budgets(ax, strip, fp, out)
+    ax.set_xlim(*fp.xlim)
+    (strip or ax).set_xlabel(f"{fp.x.label}\n{fp.x.note}" if fp.x.note else fp.x.label)
+    ax.set_ylabel(f"{fp.y.label}\n{fp.y.note}" if fp.y.note else fp.y.label)
+    ax.grid(True, which="major", color="0.9", lw=0.6)
+    ax.set_axisbelow(True)
+    ax.set_title(fp.title)
+    legend = fig.legend(handles=out["handles"], loc="outside right upper", fontsize=8, frameon=False)
+    placer = _place_labels(fig, ax, fp, out)
+    notes = list(fp.notes)
     if placer.hidden:
         notes.append(f"{placer.hidden} label(s) left out to avoid overlap (all are in the HTML plot)")
     if notes:
@@ -495,3 +370,27 @@ def pareto_figure(
             ha="left",
         )
     return fig
+
+
+def pareto_figure(
+    frames: Frames,
+    x: str = "flops",
+    y: str = "accuracy",
+    logx: bool | None = None,
+    references: Sequence[Reference] = (),
+    budget_lines: BudgetLike = None,
+    labels: Sequence[str] = (),
+    directions: Mapping[str, str] | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] = (10.0, 6.0),
+    dpi: float = 150,
+) -> Figure:
+    """A matplotlib Figure of every trial of each run (label → results table) on ``x`` vs ``y``.
+
+    Arguments as :func:`scalesearch.analysis.front_plot.front_plot`: ``logx`` True/False forces
+    a log/linear x axis (None: log past a 30× span); ``budget_lines`` is a Budget, a budget text
+    or ``{column: bound}``. Labels that find no free spot are left out (the figure says how
+    many); the HTML plot shows every point on hover.
+    """
+    fp = front_plot(frames, x, y, logx, references, budget_lines, labels, directions, title)
+    return draw_figure(fp, figsize, dpi)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from scalesearch.analysis.front_plot import Reference, front_plot
 from scalesearch.analysis.pareto import (
     BudgetCheck,
     best_under_budget,
@@ -25,15 +26,12 @@ from scalesearch.analysis.pareto import (
     over_budget,
     resolve_directions,
 )
-from scalesearch.analysis.plots import (
-    Reference,
-    budget_lines_from,
-    format_cost,
-    pareto_figure,
-)
+from scalesearch.analysis.plots import draw_figure
 from scalesearch.atomic import write_atomic
 from scalesearch.errors import ScalesearchError
+from scalesearch.formatting import MISSING, format_metric, format_value, tidy
 from scalesearch.metrics import FLOP_CONVENTION
+from scalesearch.verdict.budget import Budget, parse_budget
 
 Landscape = Mapping[str, Any] | Callable[[], Mapping[str, Any] | None] | None
 
@@ -91,8 +89,9 @@ def _counts(df: pd.DataFrame) -> str:
 def _summary(df: pd.DataFrame, meta: Mapping[str, Any], metric: str, direction: str) -> str:
     free = meta.get("free") or []
     objectives = meta.get("objectives") or {metric: direction}
+    families = meta.get("families") or [meta.get("family", MISSING)]
     rows = [
-        ("family", escape(str(meta.get("family", "–")))),
+        ("family" if len(families) == 1 else "families", escape(", ".join(map(str, families)))),
         ("free parameters", escape(", ".join(map(str, free))) or "none"),
         ("budget", f"<code>{escape(str(meta.get('budget') or ''))}</code>" if meta.get("budget") else "none"),
         ("resolution", escape(str(meta.get("resolution", "–")))),
@@ -119,8 +118,8 @@ def _literal(value: Any) -> str:
 
 
 def build_snippet(family: str, point: Mapping[str, Any]) -> str:
-    """Python that builds the network of ``point``."""
-    items = [f"{_literal(str(k))}: {_literal(v)}" for k, v in point.items()]
+    """Python that builds the network of ``point`` (values without floating-point noise)."""
+    items = [f"{_literal(str(k))}: {_literal(tidy(v))}" for k, v in point.items()]
     inline = "{" + ", ".join(items) + "}"
     body = inline if len(inline) <= 70 else "{\n    " + ",\n    ".join(items) + ",\n}"
     return f"from scalesearch.registry import get_family\n\nmodel = get_family({_literal(family)}).build({body})\n"
@@ -131,7 +130,7 @@ def _costs_of(row: pd.Series, metric: str, detail: bool = True) -> list[tuple[st
     out = []
     for col in (metric, *_COSTS):
         if col in row and pd.notna(row[col]):
-            text = escape(format_cost(col, row[col]))
+            text = escape(format_metric(col, row[col]))
             if detail and col == "flops":
                 text += f" <span class='note'>({int(row[col]):,}; {escape(FLOP_CONVENTION)})</span>"
             elif detail and col in ("params", "activations"):
@@ -149,14 +148,13 @@ def _best(
         return f"<p class='warn'>{escape(str(err))}</p>"
     point = best.get("point") if isinstance(best.get("point"), Mapping) else {}
     family = str(best.get("family") or meta.get("family") or "")
-    rows = [
-        (
-            "trial",
-            f"#{best.get('number', best.name)}"
-            + (f" of run {escape(str(best['run']))}" if "run" in best else ""),
+    rows = [("trial", _trial_id(best) + (f" of run {escape(str(best['run']))}" if "run" in best else ""))]
+    values = best.get("values") if isinstance(best.get("values"), Mapping) else {}
+    if values:
+        rows.append(
+            ("searched values", escape(", ".join(f"{k}={format_value(v)}" for k, v in values.items())))
         )
-    ]
-    rows += [(k, escape(_fmt(v))) for k, v in point.items()]
+    rows += [(k, escape(format_value(v))) for k, v in point.items()]
     rows += _costs_of(best, metric)
     html = [
         "<p>The best complete trial by <b>"
@@ -170,22 +168,20 @@ def _best(
     ]
     if runner is not None:
         r_point = runner.get("point") if isinstance(runner.get("point"), Mapping) else {}
-        free = [k for k in (meta.get("free") or []) if k in r_point] or list(r_point)
-        desc = ", ".join(f"{k}={_fmt(r_point[k])}" for k in free)
+        r_values = {**r_point, **(runner.get("values") if isinstance(runner.get("values"), Mapping) else {})}
+        free = [k for k in (meta.get("free") or []) if k in r_values] or list(r_point)
+        desc = ", ".join(f"{k}={format_value(r_values[k])}" for k in free)
         costs = ", ".join(f"{k}={v}" for k, v in _costs_of(runner, metric, detail=False))
-        html.append(
-            f"<p>Runner-up on the front: trial #{runner.get('number', runner.name)} "
-            f"({escape(desc)}): {costs}.</p>"
-        )
+        html.append(f"<p>Runner-up on the front: trial {_trial_id(runner)} ({escape(desc)}): {costs}.</p>")
     return "\n".join(html)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (list, tuple)):
-        return ",".join(_fmt(v) for v in value)
-    return str(value)
+def _trial_id(row: pd.Series) -> str:
+    """``#3``, or ``grid #3`` when the trial belongs to a stage (numbers restart in each stage)."""
+    stage = row.get("stage")
+    return (
+        f"{escape(str(stage))} " if isinstance(stage, str) and stage else ""
+    ) + f"#{row.get('number', row.name)}"
 
 
 def _plot(
@@ -195,24 +191,35 @@ def _plot(
     x: str,
     metric: str,
     direction: str,
+    budget: Budget | None,
 ) -> str:
+    note = ""
+    if budget is None and meta.get("budget"):
+        try:
+            budget = parse_budget(str(meta["budget"]))
+        except ScalesearchError as err:
+            note = f"<p class='note'>Budget not drawn: {escape(str(err))}</p>"
     try:
-        fig = pareto_figure(
+        fp = front_plot(
             {str(meta.get("name") or "run"): df},
             x=x,
             y=metric,
             references=references,
-            budget_lines=budget_lines_from(meta.get("budget")),
+            budget_lines=budget,
             labels=list(meta.get("free") or []),
             directions={metric: direction},
         )
     except ScalesearchError as err:
         return f"<p class='warn'>No Pareto plot: {escape(str(err))}</p>"
+    fig = draw_figure(fp)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=fig.dpi)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     alt = f"Pareto front of {metric} against {x}"
-    return f"<img class='plot' alt='{escape(alt)}' src='data:image/png;base64,{data}'>"
+    drawn = [b.text for b in fp.budget_lines] + fp.notes
+    if drawn:
+        note += f"<p class='note'>{escape('; '.join(drawn))}</p>"
+    return f"<img class='plot' alt='{escape(alt)}' src='data:image/png;base64,{data}'>" + note
 
 
 def _landscape(landscape: Landscape) -> str:
@@ -232,7 +239,7 @@ def _landscape(landscape: Landscape) -> str:
         rows.append(("share", f"{100 * share:.1f}% {bar}"))
     for key, value in data.items():
         col = next((c for c in _COSTS if str(key).endswith(c)), None)
-        text = format_cost(col, value) if col and isinstance(value, (int, float)) else _fmt(value)
+        text = format_metric(col, value) if col and isinstance(value, (int, float)) else format_value(value)
         rows.append((str(key).replace("_", " "), escape(text)))
     return (
         "<p>How much of the space fits the budget, from costs alone (no training): each point is "
@@ -244,52 +251,86 @@ def _references(references: Sequence[Reference], x: str, metric: str) -> str:
     if not references:
         return "<p class='note'>No canonical networks were given.</p>"
     rows = "".join(
-        f"<tr><td>{escape(str(r.get('name')))}</td><td>{format_cost(x, r.get('x_value'))}</td>"
-        f"<td>{format_cost(metric, r.get('y_value')) if r.get('y_value') is not None else '–'}</td></tr>"
+        f"<tr><td>{escape(str(r.get('name')))}</td><td>{format_metric(x, r.get('x_value'))}</td>"
+        f"<td>{format_metric(metric, r.get('y_value'))}</td></tr>"
         for r in references
     )
     return f"<table><tr><th>network</th><th>{escape(x)}</th><th>{escape(metric)}</th></tr>{rows}</table>"
 
 
-def _trials(df: pd.DataFrame, meta: Mapping[str, Any], x: str, metric: str, direction: str) -> str:
-    if df.empty:
-        return "<p class='note'>No trials.</p>"
+def _searched_value(row: pd.Series, name: str) -> Any:
+    """A searched value of a trial: from its ``values`` (derived experiments), else its ``point``."""
+    for source in ("values", "point"):
+        d = row.get(source)
+        if isinstance(d, Mapping) and name in d:
+            return d[name]
+    return None
+
+
+def _reason(row: pd.Series) -> str:
+    """Why a trial has no result: its error (failed) or its budget violations (rejected)."""
+    error = row.get("error")
+    if isinstance(error, str) and error.strip():
+        return error.strip().splitlines()[-1][:300]
+    violations = row.get("violations")
+    if isinstance(violations, str) and violations:
+        return violations
+    if str(row.get("state")) == "FAIL":
+        return "failed (no reason recorded)"
+    return ""
+
+
+def _trial_rows(df: pd.DataFrame, x: str, metric: str, direction: str) -> pd.DataFrame:
+    """The trials with their front status, best first (then cheapest)."""
     try:
         t = mark_front(df, [x, metric], {metric: direction})
     except ScalesearchError:
         t = df.copy()
-    free = list(meta.get("free") or [])
-    points = t["point"] if "point" in t.columns else pd.Series([{}] * len(t), index=t.index)
-    for name in free:
-        if name not in t.columns:
-            t[name] = [p.get(name) if isinstance(p, Mapping) else None for p in points]
     key = (
         pd.to_numeric(t[metric], errors="coerce") if metric in t.columns else pd.Series(np.nan, index=t.index)
     )
     t["_key"] = -key if direction == "max" else key
     sort = ["_key"] + (["flops"] if "flops" in t.columns else [])
-    t = t.sort_values(sort, na_position="last", kind="stable")
-    cols = ["run"] if "run" in t.columns and t["run"].nunique() > 1 else []
-    cols += [c for c in ("number", "state", "status") if c in t.columns] + free
-    extra = [
-        c
-        for c in t.columns
-        if c not in cols
-        and c not in ("_key", "point", "on_front", "family", "run", "feasible", "violations", *_COSTS, metric)
-        and pd.api.types.is_numeric_dtype(t[c])
-    ]
-    cols += [c for c in (metric, *_COSTS) if c in t.columns] + extra
-    cols += [c for c in ("violations",) if c in t.columns]
-    view = t[cols].copy()
+    return t.sort_values(sort, na_position="last", kind="stable")
+
+
+def _trials(df: pd.DataFrame, meta: Mapping[str, Any], x: str, metric: str, direction: str) -> str:
+    """Stage and number (together unique), state, searched values, metric, costs, the reason of a failure."""
+    if df.empty:
+        return "<p class='note'>No trials.</p>"
+    t = _trial_rows(df, x, metric, direction)
+    free = list(meta.get("free") or [])
+    view = pd.DataFrame(index=t.index)
+    if "run" in t.columns and t["run"].nunique() > 1:
+        view["run"] = t["run"]
+    if "stage" in t.columns and t["stage"].notna().any():
+        view["stage"] = t["stage"].fillna(MISSING)
+    for c in ("number", "state", "status"):
+        if c in t.columns:
+            view[c] = t[c]
+    for name in free:
+        view[name] = [format_value(_searched_value(r, name)) for _, r in t.iterrows()]
     for col in (metric, *_COSTS):
-        if col in view.columns:
-            view[col] = [format_cost(col, v) for v in view[col]]
-    for col in free + extra:
-        view[col] = [
-            _fmt(v) if v is not None and not (isinstance(v, float) and np.isnan(v)) else "–"
-            for v in view[col]
-        ]
-    html = view.to_html(index=False, escape=True, na_rep="–", classes="trials", border=0)
+        if col in t.columns:
+            view[col] = [format_metric(col, v) for v in t[col]]
+    skip = {
+        "_key",
+        "point",
+        "values",
+        "on_front",
+        "family",
+        "run",
+        "stage",
+        "feasible",
+        "number",
+        *_COSTS,
+        metric,
+    }
+    for c in t.columns:
+        if c not in skip and c not in view.columns and pd.api.types.is_numeric_dtype(t[c]):
+            view[c] = [format_metric(c, v) for v in t[c]]
+    view["reason"] = [_reason(r) for _, r in t.iterrows()]
+    html = view.to_html(index=False, escape=True, na_rep=MISSING, classes="trials", border=0)
     return f"<div class='scroll'>{html}</div>"
 
 
@@ -303,6 +344,7 @@ def render_report(
     *,
     x: str = "flops",
     metric: str | None = None,
+    budget: Budget | None = None,
 ) -> Path:
     """Write the experiment report for a results table and its run metadata; return the path.
 
@@ -310,7 +352,8 @@ def render_report(
     ``x_value`` on the ``x`` column). ``budget_check(row) -> bool`` narrows the best-point
     pick beyond the recorded ``feasible`` flag. ``landscape`` is a dict such as
     ``{"screened": 1000, "feasible": 312}`` or a callable returning one (called once).
-    ``metric`` defaults to the first objective of ``meta`` that is a column.
+    ``metric`` defaults to the first objective of ``meta`` that is a column. ``budget`` is drawn
+    on the plot (default: ``meta["budget"]`` parsed by ``parse_budget``, relative bounds included).
     """
     metric, direction = _objective(df, meta, metric)
     name = str(meta.get("name") or "experiment")
@@ -320,10 +363,10 @@ def render_report(
         ("Best point under the budget", _best(df, meta, metric, direction, budget_check)),
         (
             "Pareto front",
-            _plot(df, meta, references, x, metric, direction)
+            _plot(df, meta, references, x, metric, direction, budget)
             + "<p class='note'>Front: complete, feasible trials no other trial beats on both axes. "
-            "Grey: over budget or failed; hollow: pruned; bottom row: trials without "
-            f"{escape(metric)}.</p>",
+            "Grey: over budget or failed; hollow: pruned; the strip under the plot: trials without "
+            f"{escape(metric)} (failed, or rejected before training).</p>",
         ),
         ("Canonical networks", _references(references, x, metric)),
         ("Cost landscape", _landscape(landscape)),

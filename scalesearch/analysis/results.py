@@ -43,26 +43,10 @@ def load_run_meta(run_dir: str | Path) -> dict[str, Any]:
 
 def record_from_optuna(trial: Any, objectives: list[str], stage: str, family: str | None = None) -> dict[str, Any]:
     """A results row from an Optuna FrozenTrial written by the Optuna backend (``stage`` and
-    ``family`` are its study's)."""
-    ua = trial.user_attrs
-    metrics = dict(ua.get("metrics") or {})
-    if trial.values is not None:
-        for name, value in zip(objectives, trial.values, strict=False):
-            metrics.setdefault(name, value)
-    if trial.state.name == "PRUNED" and "accuracy" not in metrics and trial.intermediate_values:
-        last = max(trial.intermediate_values)
-        metrics["accuracy"] = trial.intermediate_values[last]
-    duration = ua.get("duration_s")
-    if duration is None and trial.datetime_start and trial.datetime_complete:
-        duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
-    return {
-        "stage": stage, "number": trial.number, "state": trial.state.name, "values": dict(trial.params),
-        "point": ua.get("point"), "family": ua.get("family") or family,
-        **{c: ua.get(c) for c in COST_COLUMNS},
-        "verdict": ua.get("verdict"), "violations": ua.get("violations") or [],
-        "metrics": metrics, "error": ua.get("error"), "duration_s": duration,
-        "pruned_at_epoch": ua.get("pruned_at_epoch"),
-    }
+    ``family`` are its study's): the one trial record, :class:`scalesearch.search.records.TrialRecord`."""
+    from scalesearch.search.records import from_optuna
+
+    return from_optuna(trial, objectives, stage, family).to_dict()
 
 
 def _optuna_records(meta: Mapping[str, Any], storage: Any = None) -> list[dict[str, Any]]:
@@ -82,14 +66,17 @@ def _optuna_records(meta: Mapping[str, Any], storage: Any = None) -> list[dict[s
 
 
 def _jsonl_records(run_dir: Path) -> list[dict[str, Any]]:
+    """The Ray backend's records (``trials.jsonl``), read through the one trial record."""
+    from scalesearch.search.records import TrialRecord
+
     path = run_dir / "trials.jsonl"
     if not path.exists():
         return []
     out = []
     for line in path.read_text().splitlines():
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
+            out.append(TrialRecord.from_dict(json.loads(line)).to_dict())
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             continue  # a line cut short by a crash
     return out
 

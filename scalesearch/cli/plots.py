@@ -21,8 +21,10 @@ def _load(run_dirs: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         meta = load_run_meta(d)
         df = load_results(d)
         if not (df["state"] == "COMPLETE").any():
-            raise ScalesearchError(f"run {d} has no finished trials yet (states: "
-                                   f"{', '.join(sorted(set(df['state']))) or 'none'})")
+            raise ScalesearchError(
+                f"run {d} has no finished trials yet (states: "
+                f"{', '.join(sorted(set(df['state']))) or 'none'})"
+            )
         label = meta["name"] if meta["name"] not in frames else f"{meta['name']} ({d})"
         frames[label] = df
         metas.append(meta)
@@ -35,12 +37,6 @@ def _budget(text: str | None):
     return parse_budget(text) if text else None
 
 
-def _budget_lines(budget: Any, x: str, y: str) -> dict[str, float]:
-    if budget is None:
-        return {}
-    return {b.metric: b.value for b in budget.bounds if b.metric in (x, y) and b.op in ("<=", "<")}
-
-
 def _check(budget: Any):
     if budget is None:
         return None
@@ -51,7 +47,22 @@ def pareto_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--x", default="flops", help=f"cost column: one of {', '.join(AXES[:4])}")
     p.add_argument("--y", default="accuracy", help="metric column (default accuracy)")
-    p.add_argument("--logx", action="store_true", help="logarithmic x axis")
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument(
+        "--logx",
+        dest="logx",
+        action="store_const",
+        const=True,
+        default=None,
+        help="logarithmic x axis (default: log when the x values span more than 30x)",
+    )
+    scale.add_argument(
+        "--linearx",
+        dest="logx",
+        action="store_const",
+        const=False,
+        help="linear x axis, however wide the x values span",
+    )
     p.add_argument("--budget", help="draw these bounds, e.g. flops<=1.05*efficientnet_b0")
     p.add_argument("--out", default="pareto.png", help="output .png, .svg or .html (plotly, interactive)")
 
@@ -73,8 +84,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
             best_under_budget(df, _check(budget))  # raises when no trial meets the budget
     refs = as_markers([r for m in metas for r in reference_costs(m)], args.x)
     labels = sorted({n for m in metas for n in m.get("free", [])})
-    kwargs = dict(x=args.x, y=args.y, logx=True if args.logx else None, references=refs,
-                  budget_lines=_budget_lines(budget, args.x, args.y), labels=labels)
+    kwargs = dict(x=args.x, y=args.y, logx=args.logx, references=refs, budget_lines=budget, labels=labels)
     if out.suffix == ".html":
         from scalesearch.analysis.plots_html import pareto_html
 
@@ -113,20 +123,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     refs = [{**r, "x_value": r[args.x], "y_value": None} for r in reference_costs(meta)]
 
     def landscape() -> dict[str, Any] | None:
-        from scalesearch.registry import get_family
-        from scalesearch.verdict.screen import screen
+        from scalesearch.analysis.landscape import run_landscape
 
-        if budget is None or "latency_ms" in budget.metrics:
-            return None
-        fam = get_family(meta["family"])
-        fixed = {"resolution": meta["resolution"]} if meta.get("resolution") else {}
-        result = screen(fam, budget, args.samples, fixed)
-        return {"screened": result.screened, "feasible": result.feasible,
-                "space": f"{fam.name} default search domains at {meta.get('resolution')} px",
-                "budget": budget.text}
+        return run_landscape(meta, df, budget, args.samples)
 
     out = Path(args.out or Path(args.run_dir) / "report.html")
     meta = {**meta, "budget": budget.text if budget else ""}
-    render_report(df, meta, refs, out, budget_check=_check(budget), landscape=landscape, x=args.x)
+    render_report(
+        df, meta, refs, out, budget_check=_check(budget), landscape=landscape, x=args.x, budget=budget
+    )
     print(f"wrote {out}")
     return 0
