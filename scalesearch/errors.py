@@ -21,3 +21,7 @@ class ExperimentError(ScalesearchError):
 
 class UsageError(ScalesearchError):
     """A command was called with invalid arguments."""
+
+
+class ResourceError(ScalesearchError):
+    """A request this machine cannot serve (e.g. a network too large to build in the memory available)."""

@@ -55,6 +55,8 @@ class Int:
         return f"int in [{self.low}, {self.high}]{step}{log}"
 
     def check(self, name: str, value: Any) -> int:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise PointError(f"{name} must be a finite integer ({self.describe()}), but got {name}={value}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
             raise PointError(f"{name} must be an integer ({self.describe()}), but got {name}={_fmt(value)!s}")
         value = int(value)
@@ -67,6 +69,8 @@ class Int:
             number = float(text)
         except ValueError:
             raise PointError(f"{name} must be an integer ({self.describe()}), but got {name}={text}") from None
+        if not math.isfinite(number):
+            raise PointError(f"{name} must be a finite integer ({self.describe()}), but got {name}={text}")
         return self.check(name, number)
 
     def sample(self, rng: random.Random) -> int:
@@ -107,8 +111,8 @@ class Float:
         return f"float in [{self.low}, {self.high}]{step}{log}"
 
     def check(self, name: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise PointError(f"{name} must be a number ({self.describe()}), but got {name}={_fmt(value)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise PointError(f"{name} must be a finite number ({self.describe()}), but got {name}={_fmt(value)}")
         value = float(value)
         tol = 1e-9 * max(1.0, abs(self.high))
         if not self.low - tol <= value <= self.high + tol:
@@ -125,6 +129,8 @@ class Float:
             number = float(text)
         except ValueError:
             raise PointError(f"{name} must be a number ({self.describe()}), but got {name}={text}") from None
+        if not math.isfinite(number):
+            raise PointError(f"{name} must be a finite number ({self.describe()}), but got {name}={text}")
         return self.check(name, number)
 
     def sample(self, rng: random.Random) -> float:
@@ -211,8 +217,9 @@ class IntList:
         return [int(v) for v in value]
 
     def parse(self, name: str, text: str) -> list[int]:
+        parts = text.replace(" ", "").strip("[]()").split(",")
         try:
-            items = [int(t) for t in text.replace(" ", "").strip("[]()").split(",") if t]
+            items = [int(t) for t in parts]  # an empty item (6,,12 or a trailing comma) is an error
         except ValueError:
             raise PointError(f"{name} must be {self.describe()}, but got {name}={text}") from None
         return self.check(name, items)
@@ -297,13 +304,25 @@ class Space:
     def parse(self, items: Iterable[str]) -> Point:
         """Parse ``key=value`` strings (as on the command line) into raw values."""
         values: Point = {}
+        texts: dict[str, str] = {}
         for item in items:
             key, sep, text = item.partition("=")
             if not sep or not key:
                 raise PointError(f"a parameter must be written key=value, but got {item!r}")
             param = self.param(key)
-            values[key] = None if text.lower() == "none" else param.domain.parse(key, text)
+            value = None if text.lower() == "none" else param.domain.parse(key, text)
+            if value is None:
+                self._check_none(param)
+            if key in values and values[key] != value:
+                raise PointError(f"{key} is given twice with different values: {key}={texts[key]} and {key}={text}")
+            values[key], texts[key] = value, text
         return values
+
+    def _check_none(self, param: Param) -> None:
+        """``none`` (derived) is only for parameters the family derives or switches off."""
+        if param.default is not None and param.when is None:
+            raise PointError(f"{param.name} is not derived, so it cannot be none; it must be "
+                             f"{param.domain.describe()} (default {_fmt(param.default)}), but got {param.name}=none")
 
     def complete(self, values: Mapping[str, Any] | None = None) -> Point:
         """Validate ``values``, fill defaults and derived values, check the constraints."""
@@ -316,6 +335,8 @@ class Space:
         point: Point = {}
         for p in self.params:
             value = values.get(p.name, p.default)
+            if value is None:
+                self._check_none(p)
             point[p.name] = None if value is None else p.domain.check(p.name, value)
         if self.resolve is not None:
             point = self.resolve(point)

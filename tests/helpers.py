@@ -1,12 +1,15 @@
-"""Helpers shared by tests: run the CLI in a subprocess, write tiny experiment files."""
+"""Helpers shared by tests: run the CLI in process (or in a subprocess), write tiny experiment files."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,6 +23,35 @@ def cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: f
 
 def cli_json(*args: str, **kw):
     out = cli(*args, "--format", "json", **kw)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def run_main(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``scalesearch ARGS`` in this process (``main([...])``): fast, same result object as :func:`cli`.
+
+    argparse's own exits (bad flags, ``--help``, ``--version``) come back as their exit status.
+    """
+    from scalesearch.cli.main import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    old = Path.cwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code: Any = main(list(args))
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    finally:
+        os.chdir(old)
+    return subprocess.CompletedProcess(["scalesearch", *args], int(code), stdout.getvalue(), stderr.getvalue())
+
+
+def main_json(*args: str, **kw: Any) -> Any:
+    """``scalesearch ARGS --format json`` in process, parsed; the command must succeed."""
+    out = run_main(*args, "--format", "json", **kw)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 

@@ -68,3 +68,9 @@ def test_bad_budgets_have_one_clear_message(text, message):
 def test_empty_budget_is_falsy():
     assert not Budget()
     assert not parse_budget(None)
+
+
+@pytest.mark.parametrize("text", ["flops<=1e400", "params<=1e400*resnet50", "params~resnet50±1e400%"])
+def test_numbers_too_large_to_be_finite_are_refused(text):
+    with pytest.raises(BudgetError, match="1e400"):
+        parse_budget(text, resolve=fake)

@@ -8,22 +8,48 @@ from scalesearch.errors import BudgetError, PointError
 from scalesearch.registry import get_family
 from scalesearch.space import Choice, Int
 from scalesearch.verdict.budget import parse_budget
-from scalesearch.verdict.screen import ensure_feasible, screen, solve
+from scalesearch.verdict.screen import ensure_feasible, screen, screened_points, solve
 
 
 def test_screen_counts_feasible_points_and_orders_extremes():
     wrn = get_family("wrn")
     r = screen(wrn, parse_budget("params<=5M"), 500, seed=1)
+    points = list(screened_points(wrn, parse_budget("params<=5M"), 500, seed=1))  # the same points, one by one
     assert r.screened == 500 and 0 < r.feasible < 500
-    assert all(s.feasible == (s.record.params <= 5e6) for s in r.points)
-    assert r.cheapest.record.params == min(s.record.params for s in r.points)
-    assert r.dearest.record.params == max(s.record.params for s in r.points)
+    assert r.feasible == sum(s.feasible for s in points)
+    assert all(s.feasible == (s.record.params <= 5e6) for s in points)
+    assert r.cheapest.record.params == min(s.record.params for s in points)
+    assert r.dearest.record.params == max(s.record.params for s in points)
     assert r.cheapest_feasible.feasible
+    assert r.cheapest_feasible.record.params == min(s.record.params for s in points if s.feasible)
+
+
+def test_screen_keeps_tallies_not_points():
+    """Memory stays flat whatever the sample count (issue 15, item 15): no list of every point."""
+    import tracemalloc
+
+    wrn = get_family("wrn")
+    budget = parse_budget("params<=5M")
+    peaks = []
+    for samples in (100, 2000):
+        tracemalloc.start()
+        r = screen(wrn, budget, samples, seed=2)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert r.screened == samples and not hasattr(r, "points")
+    assert peaks[1] < 2 * peaks[0], peaks  # 20x the points, not 20x the memory
+
+
+def test_screen_reports_progress():
+    seen = []
+    screen(get_family("wrn"), parse_budget(None), 7, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(i, 7) for i in range(1, 8)]
 
 
 def test_fixed_values_are_kept_while_screening():
-    r = screen(get_family("wrn"), parse_budget(None), 50, fixed={"depth": 16})
-    assert {s.record.point["depth"] for s in r.points} == {16}
+    wrn = get_family("wrn")
+    points = screened_points(wrn, parse_budget(None), 50, fixed={"depth": 16})
+    assert {s.record.point["depth"] for s in points} == {16}
 
 
 def test_infeasible_budget_fails_fast_with_the_cheapest_cost():
@@ -72,5 +98,5 @@ def test_solve_rejects_bad_requests():
 
 
 def test_screen_with_explicit_domains():
-    r = screen(get_family("wrn"), parse_budget("flops<=1G"), 40, domains={"depth": Choice((10, 16))})
-    assert {s.record.point["depth"] for s in r.points} <= {10, 16}
+    points = screened_points(get_family("wrn"), parse_budget("flops<=1G"), 40, domains={"depth": Choice((10, 16))})
+    assert {s.record.point["depth"] for s in points} <= {10, 16}

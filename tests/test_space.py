@@ -81,3 +81,37 @@ def test_domain_errors_state_the_invariant():
         Int(3, 1)
     assert Int(1, 10, step=3).values() == [1, 4, 7, 10]
     assert Float(1.0, 1.3, step=0.1).values() == [1.0, 1.1, 1.2, 1.3]
+
+
+@pytest.mark.parametrize(
+    ("item", "text"),
+    [
+        ("depth=nan", "depth must be a finite integer"),
+        ("depth=inf", "depth must be a finite integer"),
+        ("depth=1e400", "but got depth=1e400"),
+        ("k=nan", "k must be a finite number"),
+        ("k=-inf", "k must be a finite number"),
+        ("depth=none", "depth is not derived, so it cannot be none"),
+        ("blocks=6,,12", "but got blocks=6,,12"),
+        ("blocks=6,", "but got blocks=6,"),
+        ("blocks=", "but got blocks="),
+    ],
+)
+def test_values_that_parse_but_cannot_be_used_are_errors(item, text):
+    with pytest.raises(PointError) as err:
+        SPACE.parse([item])
+    assert text in str(err.value)
+
+
+def test_contradictory_duplicates_are_errors_and_equal_ones_are_not():
+    with pytest.raises(PointError, match="depth is given twice with different values: depth=16 and depth=22"):
+        SPACE.parse(["depth=16", "depth=22"])
+    assert SPACE.parse(["depth=16", "depth=16.0"]) == {"depth": 16}
+
+
+def test_none_is_for_conditional_parameters_only():
+    assert SPACE.parse(["slope=none"]) == {"slope": None}  # switched off by `act`, may be none
+    with pytest.raises(PointError, match="depth is not derived"):
+        SPACE.complete({"depth": None})
+    point = SPACE.complete({"act": "silu"})
+    assert SPACE.complete(point) == point  # a completed point (slope=None) completes again

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -23,23 +24,28 @@ def submit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override an experiment field (dataset, epochs, resolution, budget, ...)")
     p.add_argument("--trials", type=int, help="cap the number of trials per stage")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves for each trial")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+                   help="GPUs Ray reserves for each trial (fractions share a GPU)")
     p.add_argument("--max-concurrent", type=int, help="trials running at once")
     p.add_argument("--no-wait", action="store_true",
                    help="return once the job is submitted (fetch later with `scalesearch jobs fetch`)")
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from scalesearch.cluster import jobs
+    from scalesearch.cluster import jobs, transfer
     from scalesearch.experiment import apply_overrides, load_experiment
 
     if args.trials is not None and args.trials < 1:
         raise UsageError(f"--trials must be >= 1, but got --trials {args.trials}")
-    if args.gpus_per_trial < 0 or args.cpus_per_trial <= 0:
-        raise UsageError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    if not (math.isfinite(args.cpus_per_trial) and args.cpus_per_trial > 0):
+        raise UsageError(f"--cpus-per-trial must be a number > 0, but got --cpus-per-trial {args.cpus_per_trial}")
+    if not (math.isfinite(args.gpus_per_trial) and args.gpus_per_trial >= 0):
+        raise UsageError(f"--gpus-per-trial must be a number >= 0, but got --gpus-per-trial {args.gpus_per_trial}")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise UsageError(f"--max-concurrent must be >= 1, but got --max-concurrent {args.max_concurrent}")
     exp = apply_overrides(load_experiment(args.file), args.overrides)  # bad files fail here, not on the cluster
-    out = Path(args.out or Path("runs") / exp.name)
+    out = transfer.check_new_run_dir(Path(args.out or Path("runs") / exp.name))
     run_args = jobs.run_arguments(args.overrides, args.trials, args.cpus_per_trial, args.gpus_per_trial,
                                   args.max_concurrent)
     sub = jobs.submit(args.file, args.address, exp.name, run_args, out)
@@ -84,7 +90,7 @@ def _finish(client: object, job_id: str, address: str, out: Path, source: str | 
 
 
 def jobs_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["status", "logs", "stop", "list", "fetch"])
+    p.add_argument("action", choices=["status", "logs", "stop", "list", "fetch"], help="what to do")
     p.add_argument("job_id", nargs="?", help="the job's id (submission id), as `scalesearch submit` printed")
     _address_arg(p)
     p.add_argument("--follow", action="store_true", help="logs: follow until the job ends")
@@ -96,6 +102,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
     if args.action != "list" and not args.job_id:
         raise UsageError(f"`scalesearch jobs {args.action}` needs a JOB_ID")
+    if args.job_id is not None:
+        transfer.check_job_id(args.job_id)
+    if args.action == "fetch":
+        transfer.check_new_run_dir(Path(args.out or Path("runs") / args.job_id))
     client = jobs.client(args.address)
     if args.action == "list":
         rows = []

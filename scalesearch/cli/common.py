@@ -1,12 +1,14 @@
-"""What every command module shares: the output format option and the table/JSON/CSV writer."""
+"""What every command module shares: the output format option, the table/JSON/CSV writer, progress."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import sys
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from scalesearch.formatting import compact, table, to_json
 
@@ -28,3 +30,32 @@ def out(fmt: str, rows: list[dict[str, Any]], columns: Sequence[str] | None = No
         print(buf.getvalue(), end="")
     else:
         print(table(rows, columns))
+
+
+class Ticker:
+    """A one-line progress counter on stderr, shown only on a terminal; ``close`` clears it.
+
+    Redrawn at most ten times a second, so a fast loop is not slowed by its own progress.
+    """
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = 0.0
+        self._shown = False
+
+    def __call__(self, done: int, total: int, note: str = "") -> None:
+        now = time.monotonic()
+        if not self.live or (now - self._last < 0.1 and done < total):
+            return
+        self._last = now
+        self.stream.write(f"\r\033[K{self.label} {done}/{total}{' ' + note if note else ''}")
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self._shown = False

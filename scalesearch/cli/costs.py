@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from typing import Any
 
-from scalesearch.cli.common import format_arg, out
+from scalesearch.cli.common import Ticker, format_arg, out
 from scalesearch.errors import UsageError
 from scalesearch.formatting import compact, table, to_json
 
 # --------------------------------------------------------------------------- families
+
+WIDTH = 100  # `families` fits a terminal this wide
 
 
 def cmd_families(args: argparse.Namespace) -> int:
@@ -31,21 +34,41 @@ def cmd_families(args: argparse.Namespace) -> int:
         ]))
         return 0
     for f in families():
-        print(f"{f.name}: {f.summary}")
-        print(table([r for r in rows if r["family"] == f.name], ["parameter", "domain", "default", "search", "help"]))
+        print(_wrap(f"{f.name}: {f.summary}", "    "))
+        print(_parameter_lines([r for r in rows if r["family"] == f.name]))
         for c in f.space.constraints:
-            print(f"  rule: {c.rule}")
-        print(f"  canonical: {', '.join(c.name for c in f.canonical)}\n")
+            print(_wrap(f"  rule: {c.rule}", "        "))
+        print(_wrap(f"  canonical: {', '.join(c.name for c in f.canonical)}", "             ") + "\n")
     return 0
+
+
+def _wrap(text: str, indent: str) -> str:
+    return textwrap.fill(text, WIDTH, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
+
+
+def _parameter_lines(rows: list[dict[str, Any]]) -> str:
+    """Each parameter on a line (name, domain, default, search domain), its meaning wrapped beneath."""
+    width = max(len(r["parameter"]) for r in rows)
+    pad = " " * (width + 4)
+    lines = []
+    for r in rows:
+        search = f"; searched over {r['search']}" if r["search"] != "-" else ""
+        lines.append(_wrap(f"  {r['parameter']:<{width}}  {r['domain']}; default {r['default']}{search}", pad))
+        if r["help"]:
+            lines.append(_wrap(pad + r["help"], pad))
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- fixed points
 
+FIXED_COLUMNS = ["name", "family", "resolution", "params", "ref_params", "paper_params", "flops", "ref_flops",
+                 "paper_flops", "activations", "point", "method"]
+
 
 def fixed_points_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--family", help="only this family")
+    p.add_argument("--family", help="only this family (default: every family)")
     p.add_argument("--method", choices=["fvcore", "analytic"], default="fvcore",
-                   help="count with fvcore (default, builds and traces) or analytically")
+                   help="count with fvcore (builds and traces each network) or analytically")
     format_arg(p, ("table", "json", "csv"))
 
 
@@ -55,32 +78,40 @@ def cmd_fixed_points(args: argparse.Namespace) -> int:
     from scalesearch.registry import families, get_family
 
     fams = [get_family(args.family)] if args.family else families()
+    todo = [(fam, c) for fam in fams for c in fam.canonical]
+    tick = Ticker(f"fixed-points ({args.method}):")
     rows = []
-    for fam in fams:
-        defaults = fam.point()
-        for c in fam.canonical:
+    try:
+        for i, (fam, c) in enumerate(todo):
+            tick(i, len(todo), c.name)
             rec = cost_of(fam, fam.point(c.values), args.method)
             ref = c.reference
+            defaults = fam.point()
             rows.append({
                 "name": c.name, "family": fam.name, "point": rec.point, "resolution": rec.resolution,
-                "params": rec.params, "ref_params": ref.params if ref.params is not None else ref.paper_params,
-                "flops": rec.flops, "ref_flops": ref.flops if ref.flops is not None else ref.paper_flops,
+                "params": rec.params, "ref_params": ref.params, "paper_params": ref.paper_params,
+                "flops": rec.flops, "ref_flops": ref.flops, "paper_flops": ref.paper_flops,
                 "activations": rec.activations, "method": args.method,
-                "point_diff": {k: v for k, v in rec.point.items() if v != defaults.get(k)},
+                "non_default": {k: v for k, v in rec.point.items() if v != defaults.get(k)},
                 "reference": {"params": ref.params, "flops": ref.flops, "paper_params": ref.paper_params,
                               "paper_flops": ref.paper_flops, "source": ref.source},
                 "unsupported_ops": rec.unsupported,
             })
+    finally:
+        tick.close()
     if args.format == "table":
         print(f"FLOPs: {FLOP_CONVENTION}; counted by {args.method}")
-        print(table(rows, ["name", "family", "resolution", "params", "ref_params", "flops", "ref_flops",
-                           "point_diff"]))
+        print("ref_*: the reference implementation's exact count, else the paper's printed figure; "
+              "non_default: the values where the network differs from its family's defaults")
+        shown = [{**r, "ref_params": r["ref_params"] if r["ref_params"] is not None else r["paper_params"],
+                  "ref_flops": r["ref_flops"] if r["ref_flops"] is not None else r["paper_flops"]} for r in rows]
+        print(table(shown, ["name", "family", "resolution", "params", "ref_params", "flops", "ref_flops",
+                            "non_default"]))
     else:
         for r in rows:
-            r.pop("point_diff")
+            r.pop("non_default")
             r["flop_convention"] = FLOP_CONVENTION
-        out(args.format, rows, ["name", "family", "resolution", "params", "ref_params", "flops", "ref_flops",
-                                 "activations", "point", "method"])
+        out(args.format, rows, FIXED_COLUMNS)
     return 0
 
 
@@ -95,40 +126,56 @@ def _point_args(p: argparse.ArgumentParser) -> None:
 
 def _latency_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency", action="store_true", help="also measure latency on --device")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32")
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--batch-size", type=int, default=1, help="images per timed forward pass (latency)")
+    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32",
+                   help="number format of weights and inputs while timing (latency)")
+    p.add_argument("--channels-last", action="store_true", help="time in channels-last memory format (latency)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs (median reported)")
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=3, help="untimed runs before the timed ones (latency)")
 
 
 def _parse_point(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    from scalesearch.errors import PointError
     from scalesearch.registry import get_family
 
     fam = get_family(args.family)
     values = fam.space.parse(args.values)
-    if getattr(args, "resolution", None) is not None:
-        values["resolution"] = args.resolution
+    flag = getattr(args, "resolution", None)
+    if flag is not None:
+        given = values.get("resolution")
+        if "resolution" in values and given != flag:
+            raise PointError(f"resolution is given twice with different values: resolution={given} and "
+                             f"--resolution {flag}")
+        values["resolution"] = fam.space.param("resolution").domain.check("resolution", flag)
     return fam, values
 
 
 def cost_args(p: argparse.ArgumentParser) -> None:
     _point_args(p)
-    p.add_argument("--method", choices=["analytic", "fvcore"], default="fvcore")
+    p.add_argument("--method", choices=["analytic", "fvcore"], default="fvcore",
+                   help="fvcore builds and traces the network (the authority); analytic counts from the "
+                        "point without building it (equal, and fast)")
     _latency_args(p)
     format_arg(p)
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from scalesearch.cost.latency import LatencySpec
+    from scalesearch.cost.latency import LatencySpec, emulated_dtype
     from scalesearch.cost.record import cost_of
 
     fam, values = _parse_point(args)
     spec = None
+    tick = Ticker("latency:")
     if args.latency:
         spec = LatencySpec(args.device, args.batch_size, args.dtype, args.channels_last, args.warmup, args.repeats)
-    rec = cost_of(fam, values, args.method, latency=spec)
+        warning = emulated_dtype(spec.device, spec.dtype)
+        if warning:
+            print(f"scalesearch cost: warning: {warning}", file=sys.stderr)
+    try:
+        rec = cost_of(fam, values, args.method, latency=spec, progress=tick)
+    finally:
+        tick.close()
     data = rec.as_dict()
     if args.format == "json":
         print(to_json(data))
@@ -146,9 +193,11 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def screen_args(p: argparse.ArgumentParser) -> None:
     _point_args(p)
     p.add_argument("--budget", action="append", default=[], help="e.g. flops<=4.2e9 or params~resnet50±2%%")
-    p.add_argument("--samples", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", choices=["analytic", "fvcore"], default="analytic")
+    p.add_argument("--samples", type=int, default=1000,
+                   help="random points to draw from the default search domains of the unfixed parameters")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the sampling (same seed, same points)")
+    p.add_argument("--method", choices=["analytic", "fvcore"], default="analytic",
+                   help="count each point analytically (fast) or build and trace it with fvcore (slow)")
     format_arg(p)
 
 
@@ -158,7 +207,11 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
     fam, fixed = _parse_point(args)
     budget = parse_budget(args.budget)
-    result = screen(fam, budget, args.samples, fixed, method=args.method, seed=args.seed)
+    tick = Ticker(f"screen {fam.name}:")
+    try:
+        result = screen(fam, budget, args.samples, fixed, method=args.method, seed=args.seed, progress=tick)
+    finally:
+        tick.close()
     if args.format == "json":
         print(to_json(result.as_dict()))
         return 0
@@ -180,11 +233,14 @@ def solve_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--match", help="a canonical network whose cost to match, e.g. resnet50")
     g.add_argument("--target", help="a target cost, e.g. 25.5M")
-    p.add_argument("--metric", choices=["params", "flops", "activations"], default="params")
+    p.add_argument("--metric", choices=["params", "flops", "activations"], default="params",
+                   help="the cost to match")
     format_arg(p)
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
+    import math
+
     from scalesearch.verdict.budget import canonical_resolver, format_number, parse_number
     from scalesearch.verdict.screen import solve
 
@@ -196,6 +252,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
             target = parse_number(args.target)
         except ValueError:
             raise UsageError(f"--target must be a number such as 25.5M or 4.1e9, but got {args.target}") from None
+        if not math.isfinite(target) or target <= 0:
+            raise UsageError(f"--target must be a positive finite cost, but got --target {args.target}")
     sol = solve(fam, fixed, args.free, args.metric, target)
     if args.format == "json":
         print(to_json({**sol.as_dict(), "match": args.match}))
@@ -205,5 +263,3 @@ def cmd_solve(args: argparse.Namespace) -> int:
               f"{format_number(target)}{' (' + args.match + ')' if args.match else ''}, "
               f"{sol.relative_error:+.2%}", file=sys.stderr)
     return 0
-
-

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NoReturn
 
 from scalesearch.cli import cluster, costs, plots, run
 from scalesearch.cli.common import format_arg
@@ -45,14 +47,51 @@ COMMANDS: tuple[Command, ...] = (
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``scalesearch cost: error: ...``, exit 2) instead of usage + error."""
+
+    argv: Sequence[str] = ()
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}{self._dash_hint(message)} (see {self.prog} --help)\n")
+
+    def _dash_hint(self, message: str) -> str:
+        """argparse reads ``--target -1M`` as a missing value: name the value and how to pass it."""
+        m = re.match(r"argument (\S+?)(?:/\S+)?: expected one argument", message)
+        argv = list(Parser.argv)
+        if not m or m[1] not in argv or argv.index(m[1]) + 1 >= len(argv):
+            return ""
+        value = argv[argv.index(m[1]) + 1]
+        return f", but got {m[1]} {value}; a value starting with '-' is written {m[1]}={value}"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default is None or default is False or default == [] or default == argparse.SUPPRESS \
+                or "default" in text:
+            return text
+        return super()._get_help_string(action) or text
+
+
+def _version() -> str:
+    from scalesearch import __version__
+
+    return f"scalesearch {__version__}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="scalesearch",
         description="Search and scale CNN families under exact cost budgets (FLOPs counted by fvcore).",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
     for cmd in COMMANDS:
-        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help, formatter_class=HelpFormatter)
         cmd.add_args(p)
         p.set_defaults(handler=cmd.handler)
     return parser
@@ -60,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    Parser.argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))

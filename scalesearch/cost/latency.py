@@ -8,6 +8,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,8 +66,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(model: nn.Module, resolution: int, spec: LatencySpec) -> Latency:
-    """Warm up, then time ``spec.repeats`` forward passes (synchronising CUDA around each)."""
+def measure(model: nn.Module, resolution: int, spec: LatencySpec,
+            progress: Callable[[int, int, str], None] | None = None) -> Latency:
+    """Warm up, then time ``spec.repeats`` forward passes (synchronising CUDA around each).
+
+    ``progress(done, total, what)`` is called before each run (warm-up runs count first).
+    """
+    tell = progress or (lambda done, total, what: None)
+    total = spec.warmup + spec.repeats
     device = resolve_device(spec.device)
     dtype = DTYPES[spec.dtype]
     model = model.eval().to(device=device, dtype=dtype)
@@ -76,16 +83,55 @@ def measure(model: nn.Module, resolution: int, spec: LatencySpec) -> Latency:
         x = x.contiguous(memory_format=torch.channels_last)
     times = []
     with torch.inference_mode():
-        for _ in range(spec.warmup):
+        for i in range(spec.warmup):
+            tell(i, total, "warm-up runs")
             model(x)
         _sync(device)
-        for _ in range(spec.repeats):
+        for i in range(spec.repeats):
+            tell(spec.warmup + i, total, "timed runs")
             start = time.perf_counter()
             model(x)
             _sync(device)
             times.append((time.perf_counter() - start) * 1000)
+    tell(total, total, "runs")
     q = statistics.quantiles(times, n=4) if len(times) >= 2 else [times[0]] * 3
     return Latency(statistics.median(times), q[2] - q[0], len(times), device_name(device))
+
+
+_NATIVE_CPU_FLAGS = {
+    "bf16": ("avx512_bf16", "amx_bf16", "bf16"),  # x86 AVX-512/AMX; "bf16" is aarch64's feature name
+    "fp16": ("avx512_fp16", "amx_fp16", "fphp", "asimdhp"),
+}
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def emulated_dtype(device_name_: str, dtype: str, flags: set[str] | None = None) -> str | None:
+    """A warning when ``dtype`` has no native arithmetic on the device (timings would be of an emulation)."""
+    if dtype == "fp32":
+        return None
+    device = resolve_device(device_name_)
+    if device.type == "cuda":
+        if dtype == "bf16" and not torch.cuda.is_bf16_supported():
+            return f"{device_name(device)} has no native bf16; the latency measures an emulation"
+        return None
+    flags = _cpu_flags() if flags is None else flags
+    if flags and flags & set(_NATIVE_CPU_FLAGS[dtype]):
+        return None
+    wanted = "/".join(_NATIVE_CPU_FLAGS[dtype][:2])
+    return (f"this CPU has no native {dtype} ({wanted} not among its flags): {dtype} is emulated, the timing "
+            "can be many times slower than fp32 and says nothing about hardware with native support; "
+            "use --dtype fp32")
 
 
 def cache_dir() -> Path:

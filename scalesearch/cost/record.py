@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from scalesearch.cost.latency import LatencyCache, LatencySpec, measure, resolve_device
-from scalesearch.errors import ScalesearchError
+from scalesearch.errors import ResourceError, ScalesearchError
 from scalesearch.family import Family
 from scalesearch.metrics import COST_METRICS, FLOP_CONVENTION
 from scalesearch.space import Point, point_key
@@ -42,14 +44,58 @@ class CostRecord:
         return value
 
 
+BYTES_PER_VALUE = 4  # float32 weights and activations while tracing or timing
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
+def check_buildable(family: Family, point: Point, why: str, batch_size: int = 1) -> None:
+    """Refuse, before anything is built, a point whose weights and activations exceed the memory available.
+
+    The analytic counts give the size without building: about 4 bytes per parameter and per
+    activation value (all activations kept, as a trace may keep them), times the batch.
+    """
+    counts = family.complexity(point)
+    need = BYTES_PER_VALUE * (counts.params + batch_size * counts.activations)
+    have = available_memory()
+    if have is not None and need > have:
+        raise ResourceError(
+            f"{family.name} point {point_key({k: v for k, v in point.items() if v is not None})} is too large for "
+            f"{why} here: it would need about {_gib(need)} (params {counts.params:,} + activations "
+            f"{counts.activations:,} x batch {batch_size}, {BYTES_PER_VALUE} bytes each) but {_gib(have)} is "
+            "available; count it with --method analytic"
+        )
+
+
 def cost_of(
     family: Family,
     point: Point,
     method: str = "analytic",
     latency: LatencySpec | None = None,
     cache: LatencyCache | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> CostRecord:
-    """Params/FLOPs/activations by ``method``; latency measured (or read from the cache) if asked."""
+    """Params/FLOPs/activations by ``method``; latency measured (or read from the cache) if asked.
+
+    ``progress(done, total, what)`` is told of each warm-up and timed run while latency is measured.
+    """
     if method not in METHODS:
         raise ScalesearchError(f"method must be one of {', '.join(METHODS)}, but got method={method}")
     point = family.point(point)
@@ -58,6 +104,7 @@ def cost_of(
     if method == "fvcore":
         from scalesearch.cost.fvcore_count import count
 
+        check_buildable(family, point, "the fvcore trace")
         model = family.build(point)
         counts = count(model, resolution)
         record = CostRecord(family.name, point, resolution, method, counts.params, counts.flops,
@@ -74,7 +121,9 @@ def cost_of(
                         device_name(resolve_device(latency.device)))
         measured = cache.get(key)
         if measured is None:
-            measured = measure(model if model is not None else family.build(point), resolution, latency)
+            if model is None:
+                check_buildable(family, point, "latency measurement", latency.batch_size)
+            measured = measure(model if model is not None else family.build(point), resolution, latency, progress)
             cache.put(key, measured)
         record.latency_ms = measured.median_ms
         record.latency_spread_ms = measured.spread_ms

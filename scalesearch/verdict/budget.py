@@ -12,11 +12,13 @@ with one reason per violated bound; nothing is dropped silently.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from scalesearch.errors import BudgetError, PointError
+from scalesearch.formatting import format_number
 from scalesearch.metrics import COST_METRICS as METRICS
 
 OPS = ("<=", ">=", "<", ">", "~")
@@ -35,15 +37,10 @@ def parse_number(text: str) -> float:
     if not re.fullmatch(_NUMBER, text):
         raise ValueError(text)
     scale = _SUFFIX.get(text[-1], 1.0)
-    return float(text[:-1] if text[-1] in _SUFFIX else text) * scale
-
-
-def format_number(value: float) -> str:
-    """Short human form: 4.21e9 → '4.21G'."""
-    for suffix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.4g}{suffix}"
-    return f"{value:.4g}"
+    value = float(text[:-1] if text[-1] in _SUFFIX else text) * scale
+    if not math.isfinite(value):  # 1e400 parses as inf: not a usable cost
+        raise ValueError(text)
+    return value
 
 
 @dataclass(frozen=True)
@@ -71,14 +68,6 @@ class Bound:
                 return None
             limit = format_number(v)
         return f"{self.metric}={format_number(cost)} breaks {self.text} (limit {limit})"
-
-    @property
-    def is_upper(self) -> bool:
-        return self.op in ("<=", "<", "~")
-
-    @property
-    def is_lower(self) -> bool:
-        return self.op in (">=", ">", "~")
 
 
 @dataclass(frozen=True)
@@ -147,7 +136,10 @@ def _rhs_value(rhs: str, metric: str, text: str, resolve: Resolver) -> tuple[flo
             f"bound {text!r}: the right side must be a number (4.2e9, 30M) or [factor*]network "
             f"(1.05*resnet50), but got {rhs!r}"
         )
-    factor = parse_number(m["f1"] or m["f2"] or "1")
+    try:
+        factor = parse_number(m["f1"] or m["f2"] or "1")
+    except ValueError:
+        raise BudgetError(f"bound {text!r}: the factor must be a finite number, but got {m['f1'] or m['f2']}") from None
     try:
         base = resolve(m["name"], metric)
     except PointError as err:
@@ -171,7 +163,10 @@ def parse_bound(text: str, resolve: Resolver | None = None) -> Bound:
         t = _TOL.match(rhs)
         if not t:
             raise BudgetError(f"bound {text!r}: '~' needs a tolerance, e.g. params~resnet50±2%, but got {rhs!r}")
-        rhs, tolerance = t["target"], parse_number(t["tol"]) / 100
+        try:
+            rhs, tolerance = t["target"], parse_number(t["tol"]) / 100
+        except ValueError:
+            raise BudgetError(f"bound {text!r}: the tolerance must be a finite number, but got {t['tol']}%") from None
         if tolerance < 0:
             raise BudgetError(f"bound {text!r}: the tolerance must be >= 0%, but got {t['tol']}%")
     value, reference = _rhs_value(rhs.strip(), metric, text, resolve)

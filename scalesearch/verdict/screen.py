@@ -10,8 +10,8 @@ import itertools
 import math
 import random
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from scalesearch.cost.record import METRICS, CostRecord, cost_of
@@ -35,6 +35,8 @@ class Screened:
 
 @dataclass
 class ScreenResult:
+    """Running tallies of a screen: counts and the extreme points, never every point (memory stays flat)."""
+
     family: str
     method: str
     budget: str
@@ -45,11 +47,23 @@ class ScreenResult:
     cheapest: Screened | None = None
     dearest: Screened | None = None
     cheapest_feasible: Screened | None = None
-    points: list[Screened] = field(default_factory=list, repr=False)
 
     @property
     def points_per_second(self) -> float:
         return self.screened / self.seconds if self.seconds > 0 else math.inf
+
+    def add(self, s: Screened) -> None:
+        """Count one screened point; keep it only if it is a new extreme (first one wins ties)."""
+        cost = getattr(s.record, self.sort_metric)
+        self.screened += 1
+        if self.cheapest is None or cost < getattr(self.cheapest.record, self.sort_metric):
+            self.cheapest = s
+        if self.dearest is None or cost >= getattr(self.dearest.record, self.sort_metric):
+            self.dearest = s
+        if s.feasible:
+            self.feasible += 1
+            if self.cheapest_feasible is None or cost < getattr(self.cheapest_feasible.record, self.sort_metric):
+                self.cheapest_feasible = s
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -69,13 +83,34 @@ def _sort_metric(budget: Budget) -> str:
     return "flops"
 
 
+def _assess_one(family: Family, point: Point, budget: Budget, method: str) -> Screened:
+    rec = cost_of(family, point, method)
+    verdict = budget.check({m: getattr(rec, m) for m in METRICS})
+    return Screened(rec, verdict.feasible, verdict.violations)
+
+
 def _assess(family: Family, points: list[Point], budget: Budget, method: str) -> list[Screened]:
-    out = []
-    for p in points:
-        rec = cost_of(family, p, method)
-        verdict = budget.check({m: getattr(rec, m) for m in METRICS})
-        out.append(Screened(rec, verdict.feasible, verdict.violations))
-    return out
+    return [_assess_one(family, p, budget, method) for p in points]
+
+
+def screened_points(
+    family: Family,
+    budget: Budget,
+    samples: int,
+    fixed: Mapping[str, Any] | None = None,
+    domains: Mapping[str, Domain] | None = None,
+    method: str = "analytic",
+    seed: int = 0,
+) -> Iterator[Screened]:
+    """``samples`` valid points drawn one at a time (default search domains of the unfixed parameters), costed."""
+    if samples < 1:
+        raise PointError(f"--samples must be >= 1, but got samples={samples}")
+    if "latency_ms" in budget.metrics:
+        raise BudgetError("screening counts params, flops and activations; a latency bound needs a measured run")
+    domains = dict(domains if domains is not None else family.space.search_domains(fixed))
+    rng = random.Random(seed)
+    for _ in range(samples):
+        yield _assess_one(family, family.space.sample(rng, domains, fixed), budget, method)
 
 
 def screen(
@@ -86,25 +121,20 @@ def screen(
     domains: Mapping[str, Domain] | None = None,
     method: str = "analytic",
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ScreenResult:
-    """Sample ``samples`` valid points (default search domains of the unfixed parameters) and cost them."""
-    if samples < 1:
-        raise PointError(f"--samples must be >= 1, but got samples={samples}")
-    if "latency_ms" in budget.metrics:
-        raise BudgetError("screening counts params, flops and activations; a latency bound needs a measured run")
-    domains = dict(domains if domains is not None else family.space.search_domains(fixed))
-    rng = random.Random(seed)
+    """Screen ``samples`` points (see :func:`screened_points`) keeping running tallies only.
+
+    ``progress(done, total)`` is called after each point.
+    """
+    result = ScreenResult(family.name, method, budget.text, 0, 0, 0.0, _sort_metric(budget))
     start = time.perf_counter()
-    points = [family.space.sample(rng, domains, fixed) for _ in range(samples)]
-    assessed = _assess(family, points, budget, method)
-    seconds = time.perf_counter() - start
-    metric = _sort_metric(budget)
-    ranked = sorted(assessed, key=lambda s: getattr(s.record, metric))
-    feasible = [s for s in ranked if s.feasible]
-    return ScreenResult(
-        family.name, method, budget.text, len(assessed), len(feasible), seconds, metric,
-        ranked[0], ranked[-1], feasible[0] if feasible else None, assessed,
-    )
+    for s in screened_points(family, budget, samples, fixed, domains, method, seed):
+        result.add(s)
+        if progress is not None:
+            progress(result.screened, samples)
+    result.seconds = time.perf_counter() - start
+    return result
 
 
 def _corner_values(domain: Domain) -> list[Any]:
@@ -124,17 +154,44 @@ def ensure_feasible(
     samples: int = 300,
     seed: int = 0,
     max_corners: int = 512,
+    points: Sequence[Point] | None = None,
+    where: str | None = None,
 ) -> Screened | None:
-    """Fail fast when no point of the space can meet ``budget``.
+    """Fail fast when no point of the space can meet ``budget`` (the one feasibility check: the
+    ``screen`` command and every search run use it).
 
-    Examines the corners of the search domains (where the extreme costs of these
-    monotone families lie) and ``samples`` random points; returns a feasible point,
-    or raises BudgetError naming the cheapest cost the space reached.
+    Examines ``points`` when given (a run's stage space, its derive applied), else the corners
+    of the search domains (where the extreme costs of these monotone families lie) and
+    ``samples`` random points; returns the first feasible point, or raises BudgetError naming
+    the cheapest cost the space reached.
     """
     if not budget or budget.metrics <= {"latency_ms"}:
         return None
-    domains = dict(domains if domains is not None else family.space.search_domains(fixed))
     budget = Budget(tuple(b for b in budget.bounds if b.metric != "latency_ms"))
+    if points is None:
+        points = _domain_points(family, fixed, domains, samples, seed, max_corners)
+    seen: dict[str, Point] = {point_key(p): p for p in points}
+    if not seen:
+        seen = {"": family.point(fixed)}
+    assessed = []
+    for s in _assess_each(family, seen.values(), budget, method):
+        if s.feasible:
+            return s
+        assessed.append(s)
+    metric = _sort_metric(budget)
+    best = min(assessed, key=lambda s: len(s.violations) * 1e30 + getattr(s.record, metric))
+    costs = ", ".join(f"{m}={format_number(getattr(best.record, m))}" for m in ("params", "flops", "activations"))
+    raise BudgetError(
+        f"no point of the {where or family.name + ' space'} can meet the budget {budget.text}: the cheapest of "
+        f"{len(assessed)} points examined (domain corners included) has {costs} "
+        f"({best.violations[0]}) at {best.record.point}"
+    )
+
+
+def _domain_points(family: Family, fixed: Mapping[str, Any] | None, domains: Mapping[str, Domain] | None,
+                   samples: int, seed: int, max_corners: int) -> list[Point]:
+    """The corners of the search domains (valid ones) and ``samples`` random points."""
+    domains = dict(domains if domains is not None else family.space.search_domains(fixed))
     names = list(domains)
     corners = []
     for combo in itertools.islice(itertools.product(*(_corner_values(domains[n]) for n in names)), max_corners):
@@ -142,22 +199,12 @@ def ensure_feasible(
         if family.space.is_valid(values):
             corners.append(family.point(values))
     rng = random.Random(seed)
-    randoms = [family.space.sample(rng, domains, fixed) for _ in range(samples)] if domains else []
-    seen: dict[str, Point] = {point_key(p): p for p in corners + randoms}
-    if not seen:
-        seen = {"": family.point(fixed)}
-    assessed = _assess(family, list(seen.values()), budget, method)
-    for s in assessed:
-        if s.feasible:
-            return s
-    metric = _sort_metric(budget)
-    best = min(assessed, key=lambda s: len(s.violations) * 1e30 + getattr(s.record, metric))
-    costs = ", ".join(f"{m}={format_number(getattr(best.record, m))}" for m in ("params", "flops", "activations"))
-    raise BudgetError(
-        f"no point of the {family.name} space can meet the budget {budget.text}: the cheapest of "
-        f"{len(assessed)} points examined (domain corners included) has {costs} "
-        f"({best.violations[0]}) at {best.record.point}"
-    )
+    return corners + ([family.space.sample(rng, domains, fixed) for _ in range(samples)] if domains else [])
+
+
+def _assess_each(family: Family, points: Iterable[Point], budget: Budget, method: str) -> Iterator[Screened]:
+    for p in points:
+        yield _assess(family, [p], budget, method)[0]
 
 
 @dataclass
@@ -175,9 +222,14 @@ class Solution:
         return (self.achieved - self.target) / self.target if self.target else math.inf
 
     def as_dict(self) -> dict[str, Any]:
-        return {"free": self.free, "value": self.value, "metric": self.metric, "target": self.target,
-                "achieved": self.achieved, "relative_error": round(self.relative_error, 6),
+        return {"free": self.free, "value": self.value, "metric": self.metric, "target": _count(self.target),
+                "achieved": _count(self.achieved), "relative_error": round(self.relative_error, 6),
                 "point": self.point, "examined": self.examined}
+
+
+def _count(value: float) -> float | int:
+    """Counts are integers in JSON (``25557032``, not ``25557032.0``)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def solve(
