@@ -1,6 +1,7 @@
 """Screening, fail-fast feasibility and budget solving on the analytic path."""
 
-import time
+
+import re
 
 import pytest
 
@@ -54,11 +55,11 @@ def test_fixed_values_are_kept_while_screening():
 
 def test_infeasible_budget_fails_fast_with_the_cheapest_cost():
     wrn = get_family("wrn")
-    start = time.perf_counter()
     with pytest.raises(BudgetError) as err:
         ensure_feasible(wrn, parse_budget("params<=1000"), domains=wrn.space.search_domains())
-    assert time.perf_counter() - start < 30
     text = str(err.value)
+    examined = re.search(r"(\d[\d,]*) points examined", text)
+    assert examined and int(examined.group(1).replace(",", "")) <= 2_000  # bounded work, not a time
     assert "no point of the wrn space can meet the budget params<=1000" in text
     assert "params=" in text and "depth" in text  # names the cheapest point and its cost
 

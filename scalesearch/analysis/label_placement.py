@@ -18,7 +18,7 @@ class Placer:
 
     def __init__(self, fig: Figure, ax: Axes, strict: list[tuple[Any, float]], soft: list[tuple[Any, float]]):
         self.fig, self.ax = fig, ax
-        self.renderer = fig.canvas.get_renderer()
+        self.renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # Agg canvases have it
         box = ax.get_window_extent(self.renderer)
         self.inside = (box.x0 + 2, box.y0 + 2, box.x1 - 2, box.y1 - 2)
         px = fig.dpi / 72.0
@@ -111,7 +111,7 @@ class Placer:
         bb = probe.get_window_extent(self.renderer)
         return bb.width, bb.height
 
-    def _box(self, cand: dict[str, Any], xycoords: Any, size: tuple[float, float]) -> tuple[float, ...]:
+    def _box(self, cand: dict[str, Any], xycoords: Any, size: tuple[float, float]) -> tuple[float, float, float, float]:
         """The display box of the text and its background for one candidate placement."""
         trans = self.ax.transData if xycoords == "data" else xycoords
         px, py = trans.transform(np.asarray(cand["xy"], dtype=float))

@@ -104,8 +104,8 @@ def _non_dominated(costs: np.ndarray, block: int = 2048) -> np.ndarray:
     for start in range(0, n, step):
         part = costs[start : start + step]  # (b, k)
         no_worse = (costs[None, :, :] <= part[:, None, :]).all(axis=2)  # j no worse than i, (b, n)
-        better = (costs[None, :, :] < part[:, None, :]).any(axis=2)
-        keep[start : start + step] = ~(no_worse & better).any(axis=1)
+        better = np.any(costs[None, :, :] < part[:, None, :], axis=2)
+        keep[start : start + step] = ~np.any(no_worse & better, axis=1)
     return keep
 
 

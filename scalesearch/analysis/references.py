@@ -7,6 +7,7 @@ from typing import Any
 
 from scalesearch.cost.record import cost_of
 from scalesearch.registry import find_canonical, get_family
+from scalesearch.space import Int
 
 
 def reference_names(meta: Mapping[str, Any]) -> list[str]:
@@ -33,7 +34,9 @@ def reference_costs(meta: Mapping[str, Any], names: Sequence[str] | None = None)
         base = fam.point()["resolution"]
         values = dict(c.values)
         if run_res:
-            values["resolution"] = max(fam.space.param("resolution").domain.low,
+            domain = fam.space.param("resolution").domain
+            low = domain.low if isinstance(domain, Int) else 1
+            values["resolution"] = max(low,
                                        round(native["resolution"] * run_res / base))
         if num_classes:
             values["num_classes"] = num_classes

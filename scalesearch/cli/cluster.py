@@ -7,6 +7,7 @@ import math
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from scalesearch.errors import UsageError
 from scalesearch.formatting import table
@@ -57,7 +58,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return 0
     client = jobs.client(sub.address)
     try:
-        jobs.stream_logs(client, sub.job_id, lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+        jobs.stream_logs(client, sub.job_id, _echo)
     except KeyboardInterrupt:
         print(f"\nstopped following; job {sub.job_id} goes on (scalesearch jobs stop {sub.job_id} "
               f"--address {sub.address} ends it)", file=sys.stderr)
@@ -127,7 +128,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         return 0
     if args.action == "logs":
         if args.follow:
-            jobs.stream_logs(client, args.job_id, lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+            jobs.stream_logs(client, args.job_id, _echo)
         else:
             for line in transfer.without_results(client.get_job_logs(args.job_id).splitlines()):
                 print(line)
@@ -138,14 +139,19 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return _finish(client, args.job_id, connection.dashboard_address(args.address), out, None)
 
 
-def _info(client: object, job_id: str) -> object:
+def _info(client: Any, job_id: str) -> Any:
     from scalesearch.errors import ScalesearchError
 
     try:
-        return client.get_job_info(job_id)  # type: ignore[attr-defined]
+        return client.get_job_info(job_id)
     except RuntimeError as err:
         raise ScalesearchError(f"no job {job_id} on this cluster ({str(err).strip()[:200]})") from None
 
 
 def _time(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
+
+
+def _echo(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

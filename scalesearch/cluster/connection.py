@@ -101,6 +101,6 @@ def package_dir(name: str) -> Path:
     import importlib
 
     module = importlib.import_module(name)
-    if getattr(module, "__file__", None):
+    if module.__file__:
         return Path(module.__file__).resolve().parent
     return Path(next(iter(module.__path__))).resolve()

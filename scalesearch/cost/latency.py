@@ -79,7 +79,7 @@ def measure(model: nn.Module, resolution: int, spec: LatencySpec,
     model = model.eval().to(device=device, dtype=dtype)
     x = torch.randn(spec.batch_size, 3, resolution, resolution, device=device, dtype=dtype)
     if spec.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
         x = x.contiguous(memory_format=torch.channels_last)
     times = []
     with torch.inference_mode():

@@ -110,9 +110,9 @@ def cost_of(
         record = CostRecord(family.name, point, resolution, method, counts.params, counts.flops,
                             counts.activations, unsupported=counts.unsupported)
     else:
-        counts = family.complexity(point)
-        record = CostRecord(family.name, point, resolution, method, counts.params, counts.flops,
-                            counts.activations)
+        analytic = family.complexity(point)
+        record = CostRecord(family.name, point, resolution, method, analytic.params, analytic.flops,
+                            analytic.activations)
     if latency is not None:
         from scalesearch.cost.latency import device_name
 

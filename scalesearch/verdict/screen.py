@@ -277,6 +277,7 @@ def solve(
             raise PointError(f"no value of {free} gives a valid {family.name} point with {dict(fixed)}")
         _, value, achieved = best
     else:
+        assert not isinstance(domain, Choice)  # choices are enumerated above
         lo, hi = domain.low, domain.high
         for _ in range(64):
             mid = (lo + hi) / 2 if isinstance(domain, Float) else (lo + hi) // 2
