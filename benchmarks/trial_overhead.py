@@ -24,7 +24,7 @@ import optuna
 from scalesearch.experiment import Evaluation, Experiment, SearchSpace
 from scalesearch.progress import Progress
 from scalesearch.registry import get_family
-from scalesearch.search.runs import run_optuna
+from scalesearch.search.optuna_backend import run_optuna
 from scalesearch.space import Choice
 from scalesearch.train.data import load_dataset
 from scalesearch.train.loop import train_and_evaluate

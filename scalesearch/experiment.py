@@ -24,6 +24,8 @@ from scalesearch.metrics import COST_METRICS, TRAINING_METRICS
 from scalesearch.space import Choice, Constraint, Domain, Float, Int, Point
 
 STRATEGIES = ("grid", "random", "tpe", "nsga2")
+OPTIMIZERS = ("sgd", "adamw")  # as scalesearch.train.loop.OPTIMIZERS (kept here: no torch import)
+RUN_LEVEL = ("resolution", "num_classes")  # point values a run sets itself
 PRUNERS = ("none", "median", "asha", "hyperband")
 DIRECTIONS = ("maximize", "minimize")
 METRIC_OBJECTIVES = TRAINING_METRICS
@@ -47,6 +49,8 @@ class Evaluation:
     max_batches_per_epoch: int | None = None
     latency: bool = False
     latency_batch_size: int = 1
+    threads: int | None = None
+    """Torch's intra-op CPU threads per trial; None: the usable CPUs divided among the workers."""
 
 
 @dataclass
@@ -74,7 +78,7 @@ class SearchSpace:
             if not c.check(full):
                 raise PointError(f"{self.family} search space: {c.message(full)}")
         fam = get_family(self.family)
-        derived = dict(self.derive(full)) if self.derive else full
+        derived = dict(call_user(self.derive, full)) if self.derive else full
         return fam.point({k: v for k, v in derived.items() if k in fam.space.names})
 
     def grid(self) -> list[dict[str, Any]]:
@@ -82,6 +86,11 @@ class SearchSpace:
         import itertools
 
         names = list(self.search)
+        for n in names:
+            if not math.isfinite(self.search[n].size):
+                raise ExperimentError(
+                    f"a grid needs finite domains, but {n} is a {self.search[n].describe()}; "
+                    f"give it a step or use a Choice of values")
         out = []
         for combo in itertools.product(*(self.search[n].values() for n in names)):
             values = dict(zip(names, combo, strict=True))
@@ -169,6 +178,7 @@ class Experiment:
                 raise ExperimentError(f"{name} must be >= 1, but got {name}={getattr(ev, name)}")
         if not ev.lr > 0:
             raise ExperimentError(f"lr must be > 0, but got lr={ev.lr}")
+        _validate_evaluation(ev)
 
     def all_stages(self) -> list[Stage]:
         if self.stages:
@@ -183,6 +193,42 @@ class Experiment:
     @property
     def multi_objective(self) -> bool:
         return len(self.objectives) > 1
+
+
+def _validate_evaluation(ev: Evaluation) -> None:
+    """Settings that can never work fail here, before any file is written."""
+    if ev.optimizer not in OPTIMIZERS:
+        raise ExperimentError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, but got optimizer={ev.optimizer}")
+    dev = str(ev.device)
+    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise ExperimentError(f"device must be auto, cpu, cuda or cuda:N, but got device={ev.device}")
+    if ev.max_batches_per_epoch is not None and ev.max_batches_per_epoch < 1:
+        raise ExperimentError("max_batches_per_epoch must be >= 1 or None, but got "
+                              f"max_batches_per_epoch={ev.max_batches_per_epoch}")
+    if not 0 <= ev.label_smoothing < 1:
+        raise ExperimentError(f"label_smoothing must be in [0, 1), but got label_smoothing={ev.label_smoothing}")
+    if ev.threads is not None and ev.threads < 1:
+        raise ExperimentError(f"threads must be >= 1 or None (auto), but got threads={ev.threads}")
+    if ev.latency_batch_size < 1:
+        raise ExperimentError(f"latency_batch_size must be >= 1, but got latency_batch_size={ev.latency_batch_size}")
+
+
+def call_user(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call a function of an experiment file (``derive``, ``fix_from``); what it raises becomes one
+    line naming the function, its file and the error."""
+    try:
+        return fn(*args)
+    except (ExperimentError, PointError):
+        raise
+    except Exception as err:
+        code = getattr(fn, "__code__", None)
+        where = f"{code.co_filename}:{code.co_firstlineno}" if code else type(fn).__name__
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise UserCodeError(f"{name} ({where}) raised {type(err).__name__}: {err}") from err
+
+
+class UserCodeError(ExperimentError):
+    """A function of an experiment file raised."""
 
 
 # --------------------------------------------------------------------------- loading

@@ -37,6 +37,10 @@ def test_grid_run_trains_every_point_and_results_are_a_table(tmp_path):
         assert key in rows[0]
     df = load_results(tmp_path / "run")
     assert list(df["state"]).count("COMPLETE") == 2
+    as_csv = cli("results", str(tmp_path / "run"), "--format", "csv")
+    assert as_csv.returncode == 0, as_csv.stderr
+    header, *lines = as_csv.stdout.strip().splitlines()
+    assert "params" in header.split(",") and len(lines) == 4
     # running again resumes: nothing is re-run
     again = cli("run", str(exp), "--out", str(tmp_path / "run"))
     assert again.returncode == 0 and "4 of 4 trials already done" in again.stderr
@@ -116,6 +120,42 @@ def test_sigkill_mid_trial_loses_no_finished_work(tmp_path):
     after = {n: done for n, s, done in _states(db) if s == "COMPLETE"}
     for n, done in before.items():
         assert after[n] == done  # finished trials were not re-run
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_or_sigterm_mid_trial_leaves_the_run_resumable(tmp_path, sig):
+    exp = tiny_experiment(tmp_path / "tiny.py", epochs=3, batches=6)
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "scalesearch", "run", str(exp), "--out", str(run)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    db = run / "study.db"
+    deadline = time.time() + 240
+    sent = False
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                rows = _states(db)
+            except sqlite3.Error:
+                rows = []
+            if any(s == "COMPLETE" for _, s, _ in rows) and any(s == "RUNNING" for _, s, _ in rows):
+                proc.send_signal(sig)
+                sent = True
+                break
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=120)
+    assert sent, "never saw a finished trial next to a running one"
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert f"stopped by {sig.name}" in err and f"scalesearch run {exp} --out {run}" in err  # how to resume
+    out = cli("run", str(exp), "--out", str(run))
+    assert out.returncode == 0, out.stderr
+    rows = cli_json("results", str(run))
+    complete = [r for r in rows if r["state"] == "COMPLETE"]
+    assert sorted((r["values"]["widen_factor"], r["values"]["dropout"]) for r in complete) == \
+        [(1, 0.0), (1, 0.1), (2, 0.0), (2, 0.1)]
+    assert all(r["error"] is None for r in complete)  # the re-queued trial dropped its "interrupted"
+    failed = [r for r in rows if r["state"] == "FAIL"]
+    assert len(failed) == 1 and f"interrupted: {sig.name}" in failed[0]["error"]
 
 
 def test_tpe_with_pruning_reports_every_epoch(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scalesearch.cli.common import format_arg
+from scalesearch.cli.common import format_arg, out
 from scalesearch.errors import UsageError
 from scalesearch.formatting import compact, table, to_json
 
@@ -19,8 +19,9 @@ def run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", help="Optuna storage URL (any SQLAlchemy URL; default SQLite in the run directory)")
     p.add_argument("--backend", choices=["optuna", "ray"], default="optuna")
     p.add_argument("--address", help="Ray cluster address (ray backend), e.g. 127.0.0.1:6379 or auto")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--gpus-per-trial", type=float, default=0.0)
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves for each trial (ray backend)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+                   help="GPUs Ray reserves for each trial; fractions share a GPU (ray backend)")
     p.add_argument("--max-concurrent", type=int, help="trials running at once (ray backend)")
 
 
@@ -38,7 +39,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 overrides=args.overrides, cpus_per_trial=args.cpus_per_trial,
                 gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent)
     else:
-        from scalesearch.search.runs import run_optuna
+        from scalesearch.search.optuna_backend import run_optuna
 
         run_optuna(exp, run_dir, storage_url=args.storage, trials=args.trials, source=str(Path(args.file)),
                    overrides=args.overrides)
@@ -57,12 +58,12 @@ def cmd_results(args: argparse.Namespace) -> int:
     df = load_results(args.run_dir)
     rows = json_rows(df)
     if args.format == "json":
-        out = []
+        objs = []
         for r in rows:
             obj = {k: v for k, v in r.items() if k not in ("accuracy",)}
             obj["accuracy"] = r.get("accuracy")
-            out.append(obj)
-        print(to_json(out))
+            objs.append(obj)
+        print(to_json(objs))
         return 0
     if args.format == "csv":
         out("csv", rows, list(df.columns))

@@ -12,26 +12,50 @@
 
 from __future__ import annotations
 
+import logging
 import math
-import os
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import optuna
+import pandas as pd
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from scalesearch.analysis.results import load_results
 from scalesearch.errors import ExperimentError
-from scalesearch.experiment import Experiment, SearchSpace, Stage
+from scalesearch.experiment import Experiment, SearchSpace, Stage, UserCodeError
 from scalesearch.progress import Progress
+from scalesearch.search.conclusion import conclusion
+from scalesearch.search.optuna_sampling import sampler, suggest
+from scalesearch.search.records import Verdict
+from scalesearch.search.runs import (
+    RunLock,
+    apply_threads,
+    check_feasible,
+    choose_threads,
+    distinct_networks,
+    stage_space,
+    stage_total,
+    study_name,
+    trial_cap,
+    write_meta,
+)
 from scalesearch.search.trial import Evaluator, Rejected, constraint_value
-from scalesearch.space import Choice, Domain, Float, Int
-from scalesearch.verdict.budget import Budget
+from scalesearch.search.validate import validate_run
+from scalesearch.space import point_key
+from scalesearch.verdict.budget import Budget, parse_budget
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+warnings.filterwarnings(
+    "ignore", message="The constraint value is ignored"
+)  # a re-queued trial keeps its own
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 HEARTBEAT_S = 10
@@ -59,24 +83,6 @@ def storage_for(url: str, attempts: int = 5) -> RDBStorage:
     raise AssertionError("unreachable")
 
 
-def suggest(trial: optuna.Trial, name: str, domain: Domain) -> Any:
-    if isinstance(domain, Int):
-        return trial.suggest_int(name, domain.low, domain.high, step=domain.step, log=domain.log)
-    if isinstance(domain, Float):
-        return trial.suggest_float(name, domain.low, domain.high, step=domain.step, log=domain.log)
-    if isinstance(domain, Choice):
-        return trial.suggest_categorical(name, list(domain.choices))
-    raise ExperimentError(f"{name}: {domain.describe()} cannot be searched; fix it or use a Choice of values")
-
-
-def _sampler(stage: Stage, seed: int) -> optuna.samplers.BaseSampler:
-    if stage.strategy in ("grid", "random"):
-        return optuna.samplers.RandomSampler(seed=seed)
-    if stage.strategy == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
-    return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
-
-
 def _pruner(exp: Experiment) -> optuna.pruners.BasePruner:
     if exp.multi_objective or exp.pruner == "none":
         return optuna.pruners.NopPruner()
@@ -87,17 +93,25 @@ def _pruner(exp: Experiment) -> optuna.pruners.BasePruner:
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=exp.evaluation.epochs)
 
 
-def study_name(exp: Experiment, stage: Stage) -> str:
-    return exp.name if len(exp.all_stages()) == 1 else f"{exp.name}.{stage.name}"
-
-
 def recover_interrupted(study: optuna.Study) -> list[int]:
-    """Fail the trials a dead process left RUNNING and queue their parameters again."""
+    """Queue again the trials a dead or interrupted process left: RUNNING ones (killed) are failed
+    first; FAIL ones stopped by a signal (SIGINT, SIGTERM) are re-queued once."""
     retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
     recovered = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted: its process died; re-queued")
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    for t in trials:
+        if t.state == TrialState.RUNNING:
+            study._storage.set_trial_user_attr(
+                t._trial_id, "error", "interrupted: its process died; re-queued"
+            )
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        elif not (
+            t.state == TrialState.FAIL
+            and t.number not in retried
+            and str(t.user_attrs.get("error") or "").startswith("interrupted")
+        ):
+            continue
         retry(study, study._storage.get_trial(t._trial_id))
         recovered.append(t.number)
     return recovered
@@ -107,7 +121,9 @@ def _counted(study: optuna.Study) -> int:
     """Trials that count toward --trials: finished ones and failures that were not interruptions."""
     n = 0
     for t in study.get_trials(deepcopy=False):
-        if t.state in DONE or (t.state == TrialState.FAIL and "interrupted" not in t.user_attrs.get("error", "")):
+        if t.state in DONE or (
+            t.state == TrialState.FAIL and "interrupted" not in str(t.user_attrs.get("error"))
+        ):
             n += 1
     return n
 
@@ -146,56 +162,102 @@ def run_stage(
     evaluator: Evaluator | None = None,
 ) -> optuna.Study:
     """Run one stage to completion (or to its trial cap); returns the study."""
-    directions = list(exp.objectives.values())
     study = optuna.create_study(
-        storage=storage, study_name=study_name(exp, stage), directions=directions,
-        sampler=_sampler(stage, exp.seed), pruner=_pruner(exp), load_if_exists=True,
+        storage=storage,
+        study_name=study_name(exp, stage),
+        directions=list(exp.objectives.values()),
+        sampler=sampler(stage, exp.seed),
+        pruner=_pruner(exp),
+        load_if_exists=True,
     )
     study.set_user_attr("stage", stage.name)
     study.set_user_attr("objectives", list(exp.objectives))
     study.set_user_attr("family", space.family)
     if owns_storage:
         recover_interrupted(study)
-    cap = min(x for x in (stage.trials, trials_cap) if x is not None) \
-        if (stage.trials or trials_cap) else None
+    cap = trial_cap(stage, trials_cap)
+    evaluator = evaluator or Evaluator(exp, space, budget)
+    note = ""
     if stage.strategy == "grid":
         remaining = _enqueue_grid(study, space, cap)
         if cap is not None:
             remaining = min(remaining, max(0, cap - _counted(study)))
+        grid = space.grid()[:cap]
+        distinct = distinct_networks(space, evaluator, grid)
+        note = f"; the grid holds {len(grid)} points, {distinct} distinct networks" + (
+            f" (each trained once: {len(grid) - distinct} points reuse a twin's result)"
+            if distinct < len(grid)
+            else ""
+        )
     else:
         if cap is None:
-            raise ExperimentError(f"stage {stage.name}: a {stage.strategy} search needs a trial count (--trials N)")
+            raise ExperimentError(
+                f"stage {stage.name}: a {stage.strategy} search needs a trial count (--trials N)"
+            )
         remaining = max(0, cap - _counted(study))
-    evaluator = evaluator or Evaluator(exp, space, budget)
-    progress.stage(stage.name, done=_counted(study), total=_counted(study) + remaining)
+    progress.stage(stage.name, done=_counted(study), total=_counted(study) + remaining, note=note)
     if remaining == 0:
         return study
+    stop: list[BaseException] = []
+    objective = _objective(exp, stage, space, study, evaluator, progress, stop)
 
+    def after(study: optuna.Study, t: FrozenTrial) -> None:
+        progress.trial_finished(t, _best_value(study))
+
+    try:
+        study.optimize(objective, n_trials=remaining, catch=(Exception,), callbacks=[after])
+    except KeyboardInterrupt as err:  # stopped between a trial's start and its objective, or at its end
+        if owns_storage:
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                study._storage.set_trial_user_attr(t._trial_id, "error", _interrupted(err))
+                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        raise
+    if stop:
+        raise stop[0]
+    return study
+
+
+def _objective(
+    exp: Experiment,
+    stage: Stage,
+    space: SearchSpace,
+    study: optuna.Study,
+    evaluator: Evaluator,
+    progress: Progress,
+    stop: list[BaseException],
+) -> Callable[[optuna.Trial], Any]:
     def objective(trial: optuna.Trial) -> float | list[float]:
+        if trial.user_attrs.get("error"):  # a re-queued trial starts without its predecessor's error
+            trial.set_user_attr("error", None)
         values = {name: suggest(trial, name, d) for name, d in space.search.items()}
         if stage.strategy == "grid":
             twin = _taken_by_other(study, trial.number, values)
             if twin is not None:  # two workers queued the same grid point at once
-                trial.set_user_attr("verdict", "duplicate")
+                trial.set_user_attr("verdict", Verdict.DUPLICATE)
                 trial.set_user_attr("violations", [f"duplicate of trial {twin}"])
                 raise optuna.TrialPruned(f"grid point already taken by trial {twin}")
         start = time.perf_counter()
         try:
             prepared = evaluator.prepare(values)
         except Rejected as rej:
-            trial.set_user_attr("verdict", rej.kind)
-            trial.set_user_attr("violations", rej.reasons)
-            trial.set_constraint("budget", constraint_value(rej.reasons))
-            if rej.point is not None:
-                trial.set_user_attr("point", rej.point)
-            for k, v in rej.costs.items():
-                trial.set_user_attr(k, v)
+            _record_rejection(trial, rej)
             raise optuna.TrialPruned(f"{rej.kind}: {rej}") from None
+        except UserCodeError as err:  # the experiment file's code: stop, keep the trial for the rerun
+            trial.set_user_attr("error", f"interrupted: {err}")
+            stop.append(err)
+            study.stop()
+            raise
         trial.set_user_attr("point", prepared.point)
-        trial.set_user_attr("verdict", "feasible")
+        trial.set_user_attr("verdict", Verdict.FEASIBLE)
         trial.set_constraint("budget", 0.0)
         for k, v in prepared.costs.items():
             trial.set_user_attr(k, v)
+        same = _same_network(study, trial.number, prepared.point)
+        if same is not None:  # this network was trained already: its result stands for this point
+            trial.set_user_attr("metrics", same.user_attrs.get("metrics"))
+            trial.set_user_attr("note", f"same network as trial {same.number}: its result is reused")
+            trial.set_user_attr("duration_s", 0.0)
+            return same.values[0] if len(same.values) == 1 else list(same.values)
         progress.trial_started(trial.number, values)
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -221,19 +283,56 @@ def run_stage(
         result = evaluator.objective_values(prepared, metrics)
         return result[0] if len(result) == 1 else result
 
-    def after(study: optuna.Study, t: FrozenTrial) -> None:
-        progress.trial_finished(t, _best_value(study))
+    def interruptible(trial: optuna.Trial) -> float | list[float]:
+        try:
+            return objective(trial)
+        except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: FAIL now, re-queued by the next run
+            trial.set_user_attr("error", _interrupted(err))
+            raise
 
-    study.optimize(objective, n_trials=remaining, catch=(Exception,), callbacks=[after])
-    return study
+    return interruptible
+
+
+def _interrupted(err: KeyboardInterrupt) -> str:
+    return f"interrupted: {getattr(err, 'signal', 'SIGINT')} received; re-queued on the next run"
+
+
+def _record_rejection(trial: optuna.Trial, rej: Rejected) -> None:
+    trial.set_user_attr("verdict", rej.kind)
+    trial.set_user_attr("violations", rej.reasons)
+    trial.set_constraint("budget", constraint_value(rej.reasons))
+    if rej.point is not None:
+        trial.set_user_attr("point", rej.point)
+    for k, v in rej.costs.items():
+        trial.set_user_attr(k, v)
+
+
+def _same_network(study: optuna.Study, number: int, point: Mapping[str, Any]) -> FrozenTrial | None:
+    """A finished trial of this study that trained the same network (the point after ``derive``)."""
+    key = point_key(point)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if (
+            t.number != number
+            and t.values is not None
+            and t.user_attrs.get("point") is not None
+            and point_key(t.user_attrs["point"]) == key
+        ):
+            return t
+    return None
 
 
 def _taken_by_other(study: optuna.Study, number: int, values: Mapping[str, Any]) -> int | None:
     """The number of another trial (running or finished) of this grid point, if any."""
     key = _key(values)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)):
-        if (t.number != number and _key(t.params) == key and t.user_attrs.get("verdict") != "duplicate"
-                and (t.state != TrialState.RUNNING or t.number < number)):
+    for t in study.get_trials(
+        deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+    ):
+        if (
+            t.number != number
+            and _key(t.params) == key
+            and t.user_attrs.get("verdict") != Verdict.DUPLICATE
+            and (t.state != TrialState.RUNNING or t.number < number)
+        ):
             return t.number
     return None
 
@@ -241,8 +340,11 @@ def _taken_by_other(study: optuna.Study, number: int, values: Mapping[str, Any])
 def _best_value(study: optuna.Study) -> float | None:
     if len(study.directions) != 1:
         return None
-    vals = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.value is not None]
+    vals = [
+        t.value
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None
+    ]
     if not vals:
         return None
     return max(vals) if study.direction == optuna.study.StudyDirection.MAXIMIZE else min(vals)
@@ -252,36 +354,114 @@ def default_storage(run_dir: Path) -> str:
     return f"sqlite:///{(run_dir / 'study.db').resolve()}"
 
 
-class RunLock:
-    """Marks a run directory as owned by this process; a dead owner's lock is taken over."""
+class Interrupted(KeyboardInterrupt):
+    """A signal asked the run to stop (SIGTERM; SIGINT arrives as a plain KeyboardInterrupt)."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / "run.lock"
-
-    def acquire(self) -> None:
-        if self.path.exists():
-            try:
-                pid = int(self.path.read_text().strip() or 0)
-            except ValueError:
-                pid = 0
-            if pid and pid != os.getpid() and _alive(pid):
-                raise ExperimentError(
-                    f"run directory {self.path.parent} is in use by process {pid}; wait for it or use --out")
-        self.path.write_text(str(os.getpid()))
-
-    def release(self) -> None:
-        try:
-            if self.path.read_text().strip() == str(os.getpid()):
-                self.path.unlink()
-        except FileNotFoundError:
-            pass
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.signal = name
 
 
-def _alive(pid: int) -> bool:
+def _not_an_interruption(record: logging.LogRecord) -> bool:
+    """Optuna logs a stopped trial with a traceback; the run says in one line why it stopped."""
+    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the run as Ctrl-C does: the running trial is failed with its reason and re-queued."""
+    logging.getLogger("optuna.study._optimize").addFilter(_not_an_interruption)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_optuna(
+    exp: Experiment,
+    run_dir: Path,
+    storage_url: str | None = None,
+    trials: int | None = None,
+    source: str | None = None,
+    overrides: list[str] | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Run every stage with Optuna; re-running the same command resumes."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    progress = progress or Progress()
+    data: dict[int, Any] = {}  # loaded once, shared by the stages
+    validate_run(exp, trials, data)  # before anything is written
+    budget = parse_budget(exp.budget)
+    stages = exp.all_stages()
+    evaluator = Evaluator(exp, stages[0].space, budget, data)
+    threads = choose_threads(exp.evaluation.threads, workers=1)
+    apply_threads(threads)
+    progress.say(
+        f"run {exp.name}: {len(stages)} stage(s), {threads} CPU thread(s) per trial "
+        f"(threads={exp.evaluation.threads or 'auto'}), results in {run_dir}"
+    )
+    progress.plan(sum(_planned(s, trials, evaluator) for s in stages))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    owns = storage_url is None
+    url = storage_url or default_storage(run_dir)
+    lock = RunLock(run_dir)
+    lock.acquire()
+    try:
+        storage = storage_for(url)
+        studies = [{"stage": s.name, "study": study_name(exp, s)} for s in stages]
+        val_size = len(evaluator.data(exp.evaluation.resolution).val)
+        write_meta(
+            run_dir,
+            exp,
+            "optuna",
+            url,
+            studies,
+            source,
+            list(overrides or []),
+            evaluator.num_classes,
+            extra={"threads": threads, "val_size": val_size},
+        )
+        with _sigterm_interrupts():
+            for stage in stages:
+                space = stage_space(stage, exp, lambda: load_results(run_dir, storage))
+                stage_evaluator = Evaluator(exp, space, budget, data)
+                check_feasible(exp, space, budget, stage_evaluator)
+                run_stage(exp, stage, space, budget, storage, owns, trials, progress, stage_evaluator)
+        results = load_results(run_dir, storage)
+    except KeyboardInterrupt as err:
+        progress.say(
+            f"{exp.name}: stopped by {getattr(err, 'signal', 'SIGINT')}; finished trials are kept and "
+            f"the interrupted one runs again on resume: {_resume_command(source, run_dir, overrides)}"
+        )
+        raise
+    finally:
+        lock.release()
+    if exp.summarize is not None and not results.empty:
+        progress.say(exp.summarize(results, exp))
+    counts = results["state"].value_counts().to_dict() if not results.empty else {}
+    progress.close(
+        f"{exp.name}: {len(results)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+        f"results: scalesearch results {run_dir}\n{conclusion(results, exp.objectives, run_dir, val_size)}"
+    )
+    return results
+
+
+def _planned(stage: Stage, trials: int | None, evaluator: Evaluator) -> int:
+    """A stage's trial count as far as it is known before the run (a later stage's grid before fix_from)."""
+    try:
+        return stage_total(stage, stage.space, trials)
+    except Exception:
+        return 0
+
+
+def _resume_command(source: str | None, run_dir: Path, overrides: list[str] | None) -> str:
+    sets = "".join(f" --set {o}" for o in overrides or [])
+    return f"scalesearch run {source or 'EXPERIMENT.py'} --out {run_dir}{sets}"

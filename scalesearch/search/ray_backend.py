@@ -37,9 +37,10 @@ import pandas as pd
 from ray.tune.callback import Callback as _CallbackBase
 
 from scalesearch.analysis.results import load_results, write_json_atomic
-from scalesearch.errors import ExperimentError, ScalesearchError, UsageError
-from scalesearch.experiment import Experiment, SearchSpace, Stage
+from scalesearch.errors import ScalesearchError, UsageError
+from scalesearch.experiment import Experiment, Stage
 from scalesearch.progress import Progress
+from scalesearch.search.conclusion import conclusion
 from scalesearch.search.ray_records import (
     MAX_FAILURES,
     NUMBER_KEY,
@@ -50,9 +51,18 @@ from scalesearch.search.ray_records import (
     make_record,
     say,
 )
-from scalesearch.search.runs import check_feasible, stage_space, write_meta
+from scalesearch.search.records import TrialState, Verdict
+from scalesearch.search.runs import (
+    RunLock,
+    check_feasible,
+    stage_space,
+    stage_total,
+    study_name,
+    write_meta,
+)
 from scalesearch.search.trial import Evaluator, Rejected
 from scalesearch.search.tune_searchers import _payload, make_scheduler, make_searcher
+from scalesearch.search.validate import validate_run
 from scalesearch.verdict.budget import parse_budget
 
 # --------------------------------------------------------------------------- trainable (on the workers)
@@ -67,7 +77,7 @@ def run_trial(config: dict[str, Any], ctx: StageRun) -> None:
     try:
         import torch
 
-        torch.set_num_threads(max(1, int(round(ctx.cpus_per_trial))))
+        torch.set_num_threads(ctx.threads)
     except Exception:  # pragma: no cover - torch missing on a worker fails below with a clear error
         pass
     start = time.perf_counter()
@@ -77,10 +87,23 @@ def run_trial(config: dict[str, Any], ctx: StageRun) -> None:
     try:
         prepared = evaluator.prepare(values)
     except Rejected as rej:
-        tune.report({"epoch": 0, RESULT_KEY: json.dumps({**base, "verdict": rej.kind, "violations": rej.reasons,
-                                                         "point": rej.point, "costs": rej.costs}, default=str)})
+        tune.report(
+            {
+                "epoch": 0,
+                RESULT_KEY: json.dumps(
+                    {
+                        **base,
+                        "verdict": rej.kind,
+                        "violations": rej.reasons,
+                        "point": rej.point,
+                        "costs": rej.costs,
+                    },
+                    default=str,
+                ),
+            }
+        )
         return
-    base.update(point=prepared.point, costs=prepared.costs, verdict="feasible")
+    base.update(point=prepared.point, costs=prepared.costs, verdict=Verdict.FEASIBLE)
     state = {"epoch": 0, "metrics": {}}
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
@@ -92,8 +115,13 @@ def run_trial(config: dict[str, Any], ctx: StageRun) -> None:
     try:
         evaluator.train(prepared, on_epoch)
     except Exception as err:  # recorded as FAIL with its reason; not retried (it would fail again)
-        payload = {**base, "metrics": state["metrics"], "epoch": state["epoch"],
-                   "duration_s": time.perf_counter() - start, "error": f"{type(err).__name__}: {err}"}
+        payload = {
+            **base,
+            "metrics": state["metrics"],
+            "epoch": state["epoch"],
+            "duration_s": time.perf_counter() - start,
+            "error": f"{type(err).__name__}: {err}",
+        }
         tune.report({"epoch": state["epoch"], RESULT_KEY: json.dumps(payload, default=str)})
 
 
@@ -111,8 +139,10 @@ class RecordTrials(_CallbackBase):
         self.ctx = ctx
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        say(f"[{self.ctx.stage}] trial {trial.config.get(NUMBER_KEY)} failed on its worker "
-             f"({_error_text(trial)}); retrying ({trial.num_failures}/{MAX_FAILURES})")
+        say(
+            f"[{self.ctx.stage}] trial {trial.config.get(NUMBER_KEY)} failed on its worker "
+            f"({_error_text(trial)}); retrying ({trial.num_failures}/{MAX_FAILURES})"
+        )
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial, None)
@@ -133,28 +163,42 @@ class RecordTrials(_CallbackBase):
                 prepared = ctx.prepare(values)
                 p.setdefault("point", prepared.point)
                 p.setdefault("costs", prepared.costs)
-                p.setdefault("verdict", "feasible")
+                p.setdefault("verdict", Verdict.FEASIBLE)
             except Rejected as rej:
                 p.update(point=rej.point, costs=rej.costs, verdict=rej.kind, violations=rej.reasons)
         error = system_error or p.get("error")
         pruned_at = None
         if error:
-            state = "FAIL"
-        elif p.get("verdict") != "feasible":
-            state = "PRUNED"
+            state = TrialState.FAIL
+        elif p.get("verdict") != Verdict.FEASIBLE:
+            state = TrialState.PRUNED
         elif epoch < ctx.exp.evaluation.epochs:
-            state, pruned_at = "PRUNED", epoch
+            state, pruned_at = TrialState.PRUNED, epoch
         else:
-            state = "COMPLETE"
-        record = make_record(ctx.stage, number, state, values, family=ctx.space.family, point=p.get("point"),
-                             costs=p.get("costs"), verdict=p.get("verdict"), violations=p.get("violations"),
-                             metrics=p.get("metrics"), error=error, duration_s=p.get("duration_s"),
-                             pruned_at_epoch=pruned_at)
+            state = TrialState.COMPLETE
+        record = make_record(
+            ctx.stage,
+            number,
+            state,
+            values,
+            family=ctx.space.family,
+            point=p.get("point"),
+            costs=p.get("costs"),
+            verdict=p.get("verdict"),
+            violations=p.get("violations"),
+            metrics=p.get("metrics"),
+            error=error,
+            duration_s=p.get("duration_s"),
+            pruned_at_epoch=pruned_at,
+        )
         if ctx.records.write(record):
-            shown = ", ".join(f"{k}={_fmt(v)}" for k, v in (p.get("metrics") or {}).items()
-                              if k in ("accuracy", "val_loss"))
-            say(f"[{ctx.stage}] trial {number} {state}{' at epoch ' + str(pruned_at) if pruned_at else ''} "
-                 f"{_fmt_values(values)}{' ' + shown if shown else ''}{' — ' + error if error else ''}")
+            shown = ", ".join(
+                f"{k}={_fmt(v)}" for k, v in (p.get("metrics") or {}).items() if k in ("accuracy", "val_loss")
+            )
+            say(
+                f"[{ctx.stage}] trial {number} {state}{' at epoch ' + str(pruned_at) if pruned_at else ''} "
+                f"{_fmt_values(values)}{' ' + shown if shown else ''}{' — ' + error if error else ''}"
+            )
 
 
 def _error_text(trial: Any) -> str:
@@ -183,17 +227,6 @@ def _fmt_values(values: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- driver
 
 
-def _stage_total(stage: Stage, space: SearchSpace, trials_cap: int | None) -> int:
-    caps = [x for x in (stage.trials, trials_cap) if x is not None]
-    cap = min(caps) if caps else None
-    if stage.strategy == "grid":
-        size = len(space.grid())
-        return size if cap is None else min(cap, size)
-    if cap is None:
-        raise ExperimentError(f"stage {stage.name}: a {stage.strategy} search needs a trial count (--trials N)")
-    return cap
-
-
 def _register_by_value() -> None:
     """Ship experiment files' modules by value: the workers do not have the files."""
     import ray.cloudpickle as cloudpickle
@@ -209,7 +242,7 @@ def _import_eagerly() -> None:
     import ray.tune.schedulers  # noqa: F401
     import ray.tune.search.optuna  # noqa: F401
 
-    import scalesearch.search.optuna_backend  # noqa: F401
+    import scalesearch.search.optuna_sampling  # noqa: F401
     import scalesearch.search.tune_space  # noqa: F401
     import scalesearch.train.loop  # noqa: F401
     from scalesearch.registry import families
@@ -221,8 +254,10 @@ def _code_runtime_env() -> dict[str, Any]:
     """Ship scalesearch and searchspaces to the workers of a cluster we connect to by address."""
     from scalesearch.cluster.connection import package_dir
 
-    return {"py_modules": [str(package_dir("scalesearch")), str(package_dir("searchspaces"))],
-            "excludes": ["**/__pycache__", "*.pyc"]}
+    return {
+        "py_modules": [str(package_dir("scalesearch")), str(package_dir("searchspaces"))],
+        "excludes": ["**/__pycache__", "*.pyc"],
+    }
 
 
 def connect(address: str | None) -> None:
@@ -236,8 +271,10 @@ def connect(address: str | None) -> None:
     from scalesearch.cluster.connection import check_reachable, token_available
 
     if address and address.startswith("ray://"):
-        raise UsageError(f"--address {address}: Ray Client addresses are not supported; use the cluster's GCS "
-                         "address (HOST:6379) from a machine of the cluster, or `scalesearch submit`")
+        raise UsageError(
+            f"--address {address}: Ray Client addresses are not supported; use the cluster's GCS "
+            "address (HOST:6379) from a machine of the cluster, or `scalesearch submit`"
+        )
     if address and address != "auto":
         check_reachable(address)
     import ray
@@ -253,9 +290,12 @@ def connect(address: str | None) -> None:
     except (ConnectionError, RuntimeError, ValueError) as err:
         hint = ""
         if address and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
-            hint = ("; if the cluster uses token authentication, export RAY_AUTH_MODE=token"
-                    + ("" if token_available() else " and give its token (RAY_AUTH_TOKEN, or the file "
-                       "~/.ray/auth_token; `ray get-auth-token` on the head prints it)"))
+            hint = "; if the cluster uses token authentication, export RAY_AUTH_MODE=token" + (
+                ""
+                if token_available()
+                else " and give its token (RAY_AUTH_TOKEN, or the file "
+                "~/.ray/auth_token; `ray get-auth-token` on the head prints it)"
+            )
         elif address and not token_available():
             hint = "; RAY_AUTH_MODE=token but no token found (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)"
         raise ScalesearchError(f"cannot connect to the Ray cluster at {address}: {err}{hint}") from None
@@ -273,19 +313,26 @@ def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
         have = "has no GPUs" if total_gpu == 0 else f"has at most {max_gpu:g} GPU(s) on one node"
         raise ScalesearchError(
             f"--gpus-per-trial {gpus_per_trial:g}: the Ray cluster ({len(nodes)} node(s)) {have}, so no trial "
-            "could ever start; use --gpus-per-trial 0 or add GPU nodes")
+            "could ever start; use --gpus-per-trial 0 or add GPU nodes"
+        )
     if cpus_per_trial > max_cpu:
         raise ScalesearchError(
             f"--cpus-per-trial {cpus_per_trial:g}: no node of the Ray cluster has that many CPUs "
-            f"(largest: {max_cpu:g}), so no trial could ever start; lower --cpus-per-trial")
+            f"(largest: {max_cpu:g}), so no trial could ever start; lower --cpus-per-trial"
+        )
 
 
-def run_stage(ctx: StageRun, stage: Stage, *, cpus_per_trial: float, gpus_per_trial: float,
-              max_concurrent: int | None, progress: Progress) -> None:
+def run_stage(
+    ctx: StageRun,
+    stage: Stage,
+    *,
+    cpus_per_trial: float,
+    gpus_per_trial: float,
+    max_concurrent: int | None,
+    progress: Progress,
+) -> None:
     """Run (or resume) one stage as a Tune experiment under ``RUN_DIR/ray/<study>``."""
     from ray import tune
-
-    from scalesearch.search.optuna_backend import study_name
 
     name = study_name(ctx.exp, stage)
     storage = Path(ctx.run_dir) / "ray"
@@ -293,14 +340,19 @@ def run_stage(ctx: StageRun, stage: Stage, *, cpus_per_trial: float, gpus_per_tr
     state_file = exp_dir / STAGE_STATE
     state = json.loads(state_file.read_text()) if state_file.exists() else None
     if state and state["trials"] != ctx.total:
-        say(f"[{ctx.stage}] this Ray run started with {state['trials']} trials and keeps that count "
-             "(a different --trials needs a new --out)")
+        say(
+            f"[{ctx.stage}] this Ray run started with {state['trials']} trials and keeps that count "
+            "(a different --trials needs a new --out)"
+        )
         ctx = dataclasses.replace(ctx, total=int(state["trials"]))
-    progress.stage(ctx.stage, done=len(ctx.records.numbers(ctx.stage) & set(range(ctx.total))), total=ctx.total)
+    progress.stage(
+        ctx.stage, done=len(ctx.records.numbers(ctx.stage) & set(range(ctx.total))), total=ctx.total
+    )
     if state and state.get("done"):
         return
-    trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx),
-                                    {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, ctx=ctx), {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+    )
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)  # no result.json noise
     if state and tune.Tuner.can_restore(str(exp_dir)):
         say(f"[{ctx.stage}] resuming the Tune run in {exp_dir}")
@@ -317,7 +369,9 @@ def run_stage(ctx: StageRun, stage: Stage, *, cpus_per_trial: float, gpus_per_tr
                 reuse_actors=True,  # one worker process per slot: torch and the data load once
             ),
             run_config=tune.RunConfig(
-                name=name, storage_path=str(storage), verbose=0,
+                name=name,
+                storage_path=str(storage),
+                verbose=0,
                 failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                 callbacks=[RecordTrials(ctx)],
             ),
@@ -330,17 +384,24 @@ def run_stage(ctx: StageRun, stage: Stage, *, cpus_per_trial: float, gpus_per_tr
     if missing:
         raise ScalesearchError(
             f"stage {ctx.stage}: Tune finished but trials {missing} have no record in trials.jsonl; run the "
-            "same command again to resume them")
+            "same command again to resume them"
+        )
     write_json_atomic(state_file, {"stage": ctx.stage, "trials": ctx.total, "done": True})
 
 
-def run_ray(exp: Experiment, run_dir: Path, address: str | None = None, trials: int | None = None,
-            source: str | None = None, overrides: list[str] | None = None, cpus_per_trial: float = 1.0,
-            gpus_per_trial: float = 0.0, max_concurrent: int | None = None,
-            progress: Progress | None = None) -> pd.DataFrame:
+def run_ray(
+    exp: Experiment,
+    run_dir: Path,
+    address: str | None = None,
+    trials: int | None = None,
+    source: str | None = None,
+    overrides: list[str] | None = None,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    max_concurrent: int | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
     """Run every stage on Ray Tune (a local Ray when ``address`` is None); re-running resumes."""
-    from scalesearch.search.optuna_backend import RunLock, study_name
-
     if cpus_per_trial <= 0:
         raise UsageError(f"--cpus-per-trial must be > 0, but got --cpus-per-trial {cpus_per_trial:g}")
     if gpus_per_trial < 0:
@@ -351,25 +412,40 @@ def run_ray(exp: Experiment, run_dir: Path, address: str | None = None, trials: 
         from scalesearch.cluster.connection import check_reachable
 
         check_reachable(address)  # a wrong address fails in seconds, before anything else
-    run_dir = Path(run_dir).resolve()  # before ray.init: a job's working directory can move under it
-    run_dir.mkdir(parents=True, exist_ok=True)
     progress = progress or Progress()
+    data: dict[int, Any] = {}
+    validate_run(exp, trials, data)  # before anything is written
     budget = parse_budget(exp.budget)
     stages = exp.all_stages()
-    for stage in stages:  # a random/tpe stage without a trial count fails before Ray starts
-        if stage.strategy != "grid" and stage.trials is None and trials is None:
-            raise ExperimentError(f"stage {stage.name}: a {stage.strategy} search needs a trial count (--trials N)")
+    evaluator = Evaluator(exp, stages[0].space, budget, data)
+    threads = exp.evaluation.threads or max(1, int(cpus_per_trial))  # a trial uses the CPUs it was given
+    run_dir = Path(run_dir).resolve()  # before ray.init: a job's working directory can move under it
+    progress.say(
+        f"run {exp.name} on Ray: {len(stages)} stage(s), {threads} CPU thread(s) per trial "
+        f"(threads={exp.evaluation.threads or 'auto'}: --cpus-per-trial {cpus_per_trial:g}), "
+        f"results in {run_dir}"
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
     lock = RunLock(run_dir)
     lock.acquire()
     Records.at(run_dir / "trials.jsonl").reload()  # the file is the truth, not an earlier call's memory
     import ray
 
+    val_size = len(evaluator.data(exp.evaluation.resolution).val)
     try:
         storage = str(run_dir / "ray")
         studies = [{"stage": s.name, "study": study_name(exp, s)} for s in stages]
-        write_meta(run_dir, exp, "ray", storage, studies, source, list(overrides or []))
-        first = stage_space(stages[0], exp, lambda: load_results(run_dir))
-        check_feasible(exp, first, budget, Evaluator(exp, first, budget))
+        write_meta(
+            run_dir,
+            exp,
+            "ray",
+            storage,
+            studies,
+            source,
+            list(overrides or []),
+            evaluator.num_classes,
+            extra={"threads": threads, "val_size": val_size},
+        )
         _import_eagerly()
         os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: our one line per trial only
@@ -378,17 +454,33 @@ def run_ray(exp: Experiment, run_dir: Path, address: str | None = None, trials: 
         _register_by_value()
         for stage in stages:
             space = stage_space(stage, exp, lambda: load_results(run_dir))
-            check_feasible(exp, space, budget, Evaluator(exp, space, budget))
-            ctx = StageRun(exp, stage.name, space, budget, str(run_dir), _stage_total(stage, space, trials),
-                           cpus_per_trial)
-            run_stage(ctx, stage, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-                      max_concurrent=max_concurrent, progress=progress)
+            check_feasible(exp, space, budget, Evaluator(exp, space, budget, data))
+            ctx = StageRun(
+                exp,
+                stage.name,
+                space,
+                budget,
+                str(run_dir),
+                stage_total(stage, space, trials),
+                cpus_per_trial,
+                threads,
+            )
+            run_stage(
+                ctx,
+                stage,
+                cpus_per_trial=cpus_per_trial,
+                gpus_per_trial=gpus_per_trial,
+                max_concurrent=max_concurrent,
+                progress=progress,
+            )
         results = load_results(run_dir)
     finally:
         lock.release()
         if ray.is_initialized():
             ray.shutdown()
     counts = results["state"].value_counts().to_dict() if not results.empty else {}
-    progress.close(f"{exp.name}: {len(results)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
-                   f"results: scalesearch results {run_dir}")
+    progress.close(
+        f"{exp.name}: {len(results)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+        f"results: scalesearch results {run_dir}\n{conclusion(results, exp.objectives, run_dir, val_size)}"
+    )
     return results

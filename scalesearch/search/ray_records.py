@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from scalesearch.analysis.results import COST_COLUMNS
+from scalesearch.atomic import write_atomic
 from scalesearch.experiment import Experiment, SearchSpace
+from scalesearch.search.records import TrialRecord, TrialState, Verdict
 from scalesearch.search.trial import Evaluator, Prepared, Rejected
 from scalesearch.space import point_key
 from scalesearch.verdict.budget import Budget
@@ -33,6 +34,7 @@ class StageRun:
     run_dir: str
     total: int
     cpus_per_trial: float = 1.0
+    threads: int = 1  # torch's intra-op threads in the trial: its CPUs unless the run's threads setting says
     _evaluator: Evaluator | None = dataclasses.field(default=None, repr=False)
     _cache: dict[str, Prepared | Rejected] = dataclasses.field(default_factory=dict, repr=False)
     _records: Records | None = dataclasses.field(default=None, repr=False)
@@ -120,7 +122,7 @@ class Records:
         states = self._load()
         key = (record["stage"], int(record["number"]))
         if key in states:
-            if states[key] != "FAIL" or record["state"] == "FAIL":
+            if states[key] != TrialState.FAIL or record["state"] == TrialState.FAIL:
                 return False
             self._replace(key, record)
         else:
@@ -146,9 +148,7 @@ class Records:
             if (r["stage"], int(r["number"])) != key:
                 lines.append(line)
         lines.append(json.dumps(record, default=_json_default))
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("\n".join(lines) + "\n")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, "\n".join(lines) + "\n")
 
 
 def _json_default(value: Any) -> Any:
@@ -157,26 +157,57 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def make_record(stage: str, number: int, state: str, values: Mapping[str, Any], *, family: str,
-                point: Mapping[str, Any] | None = None, costs: Mapping[str, Any] | None = None,
-                verdict: str | None = None, violations: list[str] | None = None,
-                metrics: Mapping[str, float] | None = None, error: str | None = None,
-                duration_s: float | None = None, pruned_at_epoch: int | None = None) -> dict[str, Any]:
-    """A results record with the keys of :func:`scalesearch.analysis.results.record_from_optuna`."""
-    costs = costs or {}
-    return {
-        "stage": stage, "number": number, "state": state, "values": dict(values),
-        "point": dict(point) if point is not None else None, "family": family,
-        **{c: costs.get(c) for c in COST_COLUMNS},
-        "verdict": verdict, "violations": list(violations or []), "metrics": dict(metrics or {}),
-        "error": error, "duration_s": duration_s, "pruned_at_epoch": pruned_at_epoch,
-    }
+def make_record(
+    stage: str,
+    number: int,
+    state: TrialState | str,
+    values: Mapping[str, Any],
+    *,
+    family: str,
+    point: Mapping[str, Any] | None = None,
+    costs: Mapping[str, Any] | None = None,
+    verdict: Verdict | str | None = None,
+    violations: list[str] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    error: str | None = None,
+    duration_s: float | None = None,
+    pruned_at_epoch: int | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """A line of ``trials.jsonl``: the one trial record (:class:`~scalesearch.search.records.TrialRecord`)."""
+    return TrialRecord(
+        stage=stage,
+        number=number,
+        state=TrialState(state),
+        values=dict(values),
+        family=family,
+        point=dict(point) if point is not None else None,
+        costs=dict(costs or {}),
+        verdict=None if verdict is None else Verdict(verdict),
+        violations=list(violations or []),
+        metrics=dict(metrics or {}),
+        error=error,
+        duration_s=duration_s,
+        pruned_at_epoch=pruned_at_epoch,
+        note=note,
+    ).to_dict()
 
 
-def rejected_record(ctx: StageRun, number: int, values: Mapping[str, Any], rej: Rejected,
-                    duration_s: float | None = None) -> dict[str, Any]:
-    return make_record(ctx.stage, number, "PRUNED", values, family=ctx.space.family, point=rej.point,
-                       costs=rej.costs, verdict=rej.kind, violations=rej.reasons, duration_s=duration_s)
+def rejected_record(
+    ctx: StageRun, number: int, values: Mapping[str, Any], rej: Rejected, duration_s: float | None = None
+) -> dict[str, Any]:
+    return make_record(
+        ctx.stage,
+        number,
+        TrialState.PRUNED,
+        values,
+        family=ctx.space.family,
+        point=rej.point,
+        costs=rej.costs,
+        verdict=rej.kind,
+        violations=rej.reasons,
+        duration_s=duration_s,
+    )
 
 
 def say(text: str) -> None:

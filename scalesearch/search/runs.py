@@ -1,126 +1,221 @@
-"""Running an experiment: feasibility first, then each stage in order, results in the run directory."""
+"""The run layer both backends share: run lock, study names, trial caps, stage spaces, CPU threads,
+the one feasibility check and the run's metadata (``run.json``).
+
+The backends (:mod:`.optuna_backend`, :mod:`.ray_backend`) import from here, never from each other.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
-from scalesearch.analysis.results import load_results, write_json_atomic
-from scalesearch.errors import BudgetError, PointError
-from scalesearch.experiment import Experiment, SearchSpace, Stage
-from scalesearch.progress import Progress
+from scalesearch.analysis.results import write_json_atomic
+from scalesearch.errors import ExperimentError, PointError
+from scalesearch.experiment import Experiment, SearchSpace, Stage, call_user
+from scalesearch.registry import get_family
+from scalesearch.search.records import Verdict
 from scalesearch.search.trial import Evaluator, Rejected
+from scalesearch.space import Point
 from scalesearch.verdict.budget import Budget, parse_budget
+from scalesearch.verdict.screen import ensure_feasible
+
+GRID_LIMIT = 2000  # grids up to this size are examined whole by the feasibility check
 
 
-def check_feasible(exp: Experiment, space: SearchSpace, budget: Budget, evaluator: Evaluator,
-                   samples: int = 200) -> None:
-    """Fail fast when no point of the stage space meets the budget, naming the cheapest one reached."""
-    if not budget or budget.metrics <= {"latency_ms"}:
-        return
-    cost_budget = Budget(tuple(b for b in budget.bounds if b.metric != "latency_ms"))
-    probe = dataclasses.replace(evaluator, budget=cost_budget)
-    probe.experiment = dataclasses.replace(exp, evaluation=dataclasses.replace(exp.evaluation, latency=False))
-    rng = random.Random(exp.seed)
-    try:
-        grid = space.grid() if _grid_size(space) <= 2000 else []
-    except ValueError:
-        grid = []
-    candidates = space.corners() + grid + [space.sample(rng) for _ in range(0 if grid else samples)]
-    cheapest: tuple[float, Rejected] | None = None
-    for values in candidates:
+# --------------------------------------------------------------------------- lock
+
+
+class RunLock:
+    """Marks a run directory as owned by this process: an OS file lock (``flock``) on ``run.lock``.
+
+    Taking it is atomic, and a dead owner's lock is released by the OS. The file stays (with
+    the owner's pid while held) so that no second inode can be locked beside the first.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / "run.lock"
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        f = open(self.path, "a+")  # noqa: SIM115 - held open while the lock is held
         try:
-            probe.prepare(values)
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip() or "another process"
+            f.close()
+            raise ExperimentError(
+                f"run directory {self.path.parent} is in use by process {owner}; wait for it or use --out"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is None:
             return
-        except Rejected as rej:
-            if rej.kind == "over budget":
-                metric = next(b.metric for b in cost_budget.bounds)
-                cost = rej.costs.get(metric, float("inf"))
-                if cheapest is None or cost < cheapest[0]:
-                    cheapest = (cost, rej)
-    if cheapest is None:
-        raise PointError(f"no valid point in the {space.family} search space of this experiment "
-                         f"({len(candidates)} examined); check its domains and constraints")
-    rej = cheapest[1]
-    costs = ", ".join(f"{k}={v:.4g}" for k, v in rej.costs.items() if v is not None)
-    raise BudgetError(
-        f"no point of the search space can meet the budget {budget.text}: the cheapest of "
-        f"{len(candidates)} points examined (domain corners included) has {costs} ({rej.reasons[0]})"
-        f" at {rej.point}")
+        self._file.seek(0)
+        self._file.truncate()
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        self._file.close()
+        self._file = None
 
 
-def _grid_size(space: SearchSpace) -> float:
-    size = 1.0
-    for d in space.search.values():
-        size *= d.size
-    return size
+# --------------------------------------------------------------------------- stages
+
+
+def study_name(exp: Experiment, stage: Stage) -> str:
+    """The study (Optuna) or Tune experiment name of a stage."""
+    return exp.name if len(exp.all_stages()) == 1 else f"{exp.name}.{stage.name}"
+
+
+def trial_cap(stage: Stage, cap: int | None) -> int | None:
+    """The stage's trial count: the smaller of its own and ``--trials`` (None: a grid runs whole)."""
+    caps = [x for x in (stage.trials, cap) if x is not None]
+    return min(caps) if caps else None
+
+
+def stage_total(stage: Stage, space: SearchSpace, cap: int | None) -> int:
+    """How many trials the stage runs in all (a random/TPE/NSGA-II stage needs a count)."""
+    limit = trial_cap(stage, cap)
+    if stage.strategy == "grid":
+        size = len(space.grid())
+        return size if limit is None else min(limit, size)
+    if limit is None:
+        raise ExperimentError(
+            f"stage {stage.name}: a {stage.strategy} search needs a trial count (--trials N)"
+        )
+    return limit
 
 
 def stage_space(stage: Stage, exp: Experiment, results: Callable[[], pd.DataFrame]) -> SearchSpace:
     """The stage's space with the values fixed from earlier stages' results (loaded only if needed)."""
     if stage.fix_from is None:
         return stage.space
-    fixed = dict(stage.fix_from(results(), exp))
+    fixed = dict(call_user(stage.fix_from, results(), exp))
     return dataclasses.replace(stage.space, fixed={**dict(stage.space.fixed), **fixed})
 
 
-def write_meta(run_dir: Path, exp: Experiment, backend: str, storage: str, studies: list[dict[str, str]],
-               source: str | None, overrides: list[str], num_classes: int | None = None) -> dict[str, Any]:
+def distinct_networks(space: SearchSpace, evaluator: Evaluator, values: list[dict[str, Any]]) -> int:
+    """How many different networks ``values`` build (the point after ``derive`` is the identity)."""
+    from scalesearch.space import point_key
+
+    keys = set()
+    for v in values:
+        try:
+            keys.add(point_key(space.values_to_point(v, evaluator.base_values())))
+        except PointError:
+            keys.add(repr(sorted(v.items())))
+    return len(keys)
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity), never more than the machine's cores."""
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS has no affinity
+        allowed = os.cpu_count() or 1
+    return max(1, min(allowed, os.cpu_count() or allowed))
+
+
+def choose_threads(setting: int | None, workers: float = 1) -> int:
+    """Torch's intra-op threads per trial: ``setting``, or (auto) the usable CPUs shared by ``workers``."""
+    if setting is not None:
+        return max(1, min(int(setting), os.cpu_count() or int(setting)))
+    return max(1, int(usable_cpus() // max(1.0, float(workers))))
+
+
+def apply_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------- feasibility
+
+
+def candidate_points(
+    exp: Experiment, space: SearchSpace, evaluator: Evaluator, samples: int = 200
+) -> tuple[list[Point], list[Rejected]]:
+    """Family points of the stage space: its domain corners, the grid (when small) or random draws."""
+    rng = random.Random(exp.seed)
+    size = 1.0
+    for d in space.search.values():
+        size *= d.size
+    grid = space.grid() if size <= GRID_LIMIT else []
+    values = space.corners() + grid + [space.sample(rng) for _ in range(0 if grid else samples)]
+    points, rejected = [], []
+    for v in values:
+        try:
+            points.append(space.values_to_point(v, evaluator.base_values()))
+        except PointError as err:
+            rejected.append(Rejected(Verdict.INVALID, [str(err)]))
+    return points, rejected
+
+
+def check_feasible(exp: Experiment, space: SearchSpace, budget: Budget, evaluator: Evaluator) -> None:
+    """Fail fast when no point of the stage space is valid, or none meets the budget (then name the
+    cheapest point reached): :func:`scalesearch.verdict.screen.ensure_feasible` on the stage's points."""
+    points, rejected = candidate_points(exp, space, evaluator)
+    if not points:
+        reason = rejected[0].reasons[0] if rejected else "no values"
+        raise PointError(
+            f"no valid point in the {space.family} search space of this experiment "
+            f"({len(rejected)} examined, e.g. {reason}); check its domains and constraints"
+        )
+    ensure_feasible(get_family(space.family), budget, points=points, where="search space")
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def write_meta(
+    run_dir: Path,
+    exp: Experiment,
+    backend: str,
+    storage: str,
+    studies: list[dict[str, str]],
+    source: str | None,
+    overrides: list[str],
+    num_classes: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``run.json``: what was run, with which settings, and where its trials are stored."""
     stages = exp.all_stages()
+    families = list(dict.fromkeys(s.space.family for s in stages))
     meta = {
-        "name": exp.name, "backend": backend, "storage": storage, "studies": studies,
-        "family": exp.family, "free": sorted({n for s in stages for n in s.space.search}),
+        "name": exp.name,
+        "backend": backend,
+        "storage": storage,
+        "studies": studies,
+        "family": exp.family,
+        "families": families,
+        "free": sorted({n for s in stages for n in s.space.search}),
         "budget": parse_budget(exp.budget).text if exp.budget else "",
-        "objectives": dict(exp.objectives), "resolution": exp.evaluation.resolution,
-        "dataset": exp.evaluation.dataset, "num_classes": num_classes, "references": list(exp.references),
-        "experiment_file": source, "overrides": overrides,
-        "evaluation": dataclasses.asdict(exp.evaluation), "options": exp.options,
+        "objectives": dict(exp.objectives),
+        "resolution": exp.evaluation.resolution,
+        "dataset": exp.evaluation.dataset,
+        "num_classes": num_classes,
+        "references": list(exp.references),
+        "experiment_file": source,
+        "overrides": overrides,
+        "evaluation": dataclasses.asdict(exp.evaluation),
+        "options": exp.options,
+        **dict(extra or {}),
         "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     write_json_atomic(run_dir / "run.json", meta)
     return meta
-
-
-def run_optuna(exp: Experiment, run_dir: Path, storage_url: str | None = None, trials: int | None = None,
-               source: str | None = None, overrides: list[str] | None = None,
-               progress: Progress | None = None) -> pd.DataFrame:
-    """Run every stage with Optuna; re-running the same command resumes."""
-    import optuna
-
-    from scalesearch.search import optuna_backend as ob
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    budget = parse_budget(exp.budget)
-    owns = storage_url is None
-    url = storage_url or ob.default_storage(run_dir)
-    progress = progress or Progress()
-    lock = ob.RunLock(run_dir)
-    lock.acquire()
-    try:
-        storage = ob.storage_for(url)
-        stages = exp.all_stages()
-        studies = [{"stage": s.name, "study": ob.study_name(exp, s)} for s in stages]
-        data: dict[int, Any] = {}  # loaded once, shared by the stages
-        num_classes = Evaluator(exp, stages[0].space, budget, data).num_classes
-        write_meta(run_dir, exp, "optuna", url, studies, source, list(overrides or []), num_classes)
-        for stage in stages:
-            space = stage_space(stage, exp, lambda: load_results(run_dir, storage))
-            evaluator = Evaluator(exp, space, budget, data)
-            check_feasible(exp, space, budget, evaluator)
-            ob.run_stage(exp, stage, space, budget, storage, owns, trials, progress, evaluator)
-        results = load_results(run_dir, storage)
-    finally:
-        lock.release()
-    if exp.summarize is not None and not results.empty:
-        print(exp.summarize(results, exp))
-    counts = results["state"].value_counts().to_dict() if not results.empty else {}
-    progress.close(f"{exp.name}: {len(results)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
-                   f"results: scalesearch results {run_dir}")
-    return results

@@ -6,7 +6,6 @@ point comes back as a :class:`Rejected` exception carrying its reasons.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from scalesearch.device import resolve_device
 from scalesearch.errors import PointError
 from scalesearch.experiment import COST_OBJECTIVES, Experiment, SearchSpace
 from scalesearch.registry import get_family
+from scalesearch.search.records import Verdict
 from scalesearch.space import Point
 from scalesearch.verdict.budget import Budget
 
@@ -27,10 +27,15 @@ EpochHook = Callable[[int, dict[str, float]], None]
 class Rejected(Exception):
     """A point that is invalid or over budget: recorded with its reasons, never trained."""
 
-    def __init__(self, kind: str, reasons: list[str], costs: Mapping[str, Any] | None = None,
-                 point: Point | None = None) -> None:
+    def __init__(
+        self,
+        kind: Verdict | str,
+        reasons: list[str],
+        costs: Mapping[str, Any] | None = None,
+        point: Point | None = None,
+    ) -> None:
         super().__init__("; ".join(reasons))
-        self.kind = kind
+        self.kind = Verdict(kind)
         self.reasons = reasons
         self.costs = dict(costs or {})
         self.point = point
@@ -68,8 +73,9 @@ class Evaluator:
             from scalesearch.train.data import load_dataset
 
             ev = self.experiment.evaluation
-            self.loaded[resolution] = load_dataset(ev.dataset, root=ev.data_root, resolution=resolution,
-                                                  seed=ev.seed)
+            self.loaded[resolution] = load_dataset(
+                ev.dataset, root=ev.data_root, resolution=resolution, seed=ev.seed
+            )
         return self.loaded[resolution]
 
     def prepare(self, values: Mapping[str, Any]) -> Prepared:
@@ -77,11 +83,12 @@ class Evaluator:
         try:
             point = self.space.values_to_point(values, self.base_values())
         except PointError as err:
-            raise Rejected("invalid", [str(err)]) from None
+            raise Rejected(Verdict.INVALID, [str(err)]) from None
         family = get_family(self.space.family)
         ev = self.experiment.evaluation
-        wants_latency = ev.latency or "latency_ms" in self.budget.metrics or \
-            "latency_ms" in self.experiment.objectives
+        wants_latency = (
+            ev.latency or "latency_ms" in self.budget.metrics or "latency_ms" in self.experiment.objectives
+        )
         spec = None
         if wants_latency:
             spec = LatencySpec(device=str(resolve_device(ev.device)), batch_size=ev.latency_batch_size)
@@ -89,7 +96,7 @@ class Evaluator:
         costs = {m: getattr(record, m) for m in COST_OBJECTIVES}
         verdict = self.budget.check(costs)
         if not verdict.feasible:
-            raise Rejected("over budget", list(verdict.violations), costs, point)
+            raise Rejected(Verdict.OVER_BUDGET, list(verdict.violations), costs, point)
         return Prepared(point, costs, record)
 
     def train(self, prepared: Prepared, on_epoch: EpochHook | None = None) -> dict[str, float]:
@@ -104,8 +111,16 @@ class Evaluator:
         model = get_family(self.space.family).build(prepared.point)
         start = time.perf_counter()
         metrics = train_and_evaluate(
-            model, data, epochs=ev.epochs, batch_size=ev.batch_size, lr=ev.lr, optimizer=ev.optimizer,
-            label_smoothing=ev.label_smoothing, device=ev.device, seed=ev.seed, on_epoch=on_epoch,
+            model,
+            data,
+            epochs=ev.epochs,
+            batch_size=ev.batch_size,
+            lr=ev.lr,
+            optimizer=ev.optimizer,
+            label_smoothing=ev.label_smoothing,
+            device=ev.device,
+            seed=ev.seed,
+            on_epoch=on_epoch,
             max_batches_per_epoch=ev.max_batches_per_epoch,
         )
         metrics.setdefault("train_seconds", time.perf_counter() - start)
@@ -122,7 +137,3 @@ class Evaluator:
 def constraint_value(violations: list[str] | tuple[str, ...]) -> float:
     """Optuna's constraint convention: <= 0 feasible, > 0 infeasible."""
     return float(len(violations)) if violations else 0.0
-
-
-def is_finite(values: list[float]) -> bool:
-    return all(math.isfinite(v) for v in values)

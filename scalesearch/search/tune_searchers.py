@@ -15,6 +15,7 @@ from ray.tune.search import Searcher as _SearcherBase
 from scalesearch.errors import ExperimentError
 from scalesearch.experiment import Experiment, Stage
 from scalesearch.search.ray_records import NUMBER_KEY, RESULT_KEY, StageRun, rejected_record, say
+from scalesearch.search.records import Verdict
 from scalesearch.search.trial import Rejected, constraint_value
 
 
@@ -53,7 +54,7 @@ class DefineByRun:
         self.ctx = ctx
 
     def __call__(self, trial: Any) -> dict[str, Any]:
-        from scalesearch.search.optuna_backend import suggest
+        from scalesearch.search.optuna_sampling import suggest
         from scalesearch.search.tune_space import is_active
 
         values: dict[str, Any] = {}
@@ -76,8 +77,13 @@ class BudgetFilter(_SearcherBase):
     number, so a stage never exceeds its trial count and rejection cannot loop forever.
     """
 
-    def __init__(self, searcher: Any, ctx: StageRun, metric: str | list[str] | None = None,
-                 mode: str | list[str] | None = None) -> None:
+    def __init__(
+        self,
+        searcher: Any,
+        ctx: StageRun,
+        metric: str | list[str] | None = None,
+        mode: str | list[str] | None = None,
+    ) -> None:
         super().__init__(metric=metric, mode=mode)
         self.searcher = searcher  # the name Tune's state saving follows through wrappers
         self.ctx = ctx
@@ -110,8 +116,9 @@ class BudgetFilter(_SearcherBase):
             try:
                 self.ctx.prepare(values)
             except Rejected as rej:
-                self.ctx.records.write(rejected_record(self.ctx, number, values, rej,
-                                                       time.perf_counter() - start))
+                self.ctx.records.write(
+                    rejected_record(self.ctx, number, values, rej, time.perf_counter() - start)
+                )
                 say(f"[{self.ctx.stage}] trial {number} PRUNED before launch ({rej.kind}): {rej}")
                 self.searcher.on_trial_complete(inner_id, None, error=False)
                 continue
@@ -129,7 +136,7 @@ class BudgetFilter(_SearcherBase):
         if inner_id is None:
             return
         payload = _payload(result)
-        if error or payload.get("error") or payload.get("verdict", "feasible") != "feasible":
+        if error or payload.get("error") or payload.get("verdict", Verdict.FEASIBLE) != Verdict.FEASIBLE:
             self.searcher.on_trial_complete(inner_id, None, error=True)
         elif int(payload.get("epoch") or 0) < self.epochs:  # stopped early by the scheduler
             self.searcher.on_trial_complete(inner_id, None, error=False)
@@ -187,7 +194,9 @@ def make_searcher(ctx: StageRun, stage: Stage, seed: int) -> BudgetFilter:
 
         points = grid_points(ctx.space, ctx.total)
         if not points:
-            raise ExperimentError(f"the grid of stage space {dict(ctx.space.search)} is empty after its constraints")
+            raise ExperimentError(
+                f"the grid of stage space {dict(ctx.space.search)} is empty after its constraints"
+            )
         inner: Any = PointList(points)
     elif stage.strategy == "random":
         import numpy as np
@@ -200,11 +209,12 @@ def make_searcher(ctx: StageRun, stage: Stage, seed: int) -> BudgetFilter:
     else:
         import optuna
 
-        from scalesearch.search.optuna_backend import _sampler
+        from scalesearch.search.optuna_sampling import sampler
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        inner = optuna_search_class()(space=DefineByRun(ctx), metric=metric, mode=mode,
-                                      sampler=_sampler(stage, seed))
+        inner = optuna_search_class()(
+            space=DefineByRun(ctx), metric=metric, mode=mode, sampler=sampler(stage, seed)
+        )
     return BudgetFilter(inner, ctx, metric, mode)
 
 
@@ -218,11 +228,20 @@ def make_scheduler(exp: Experiment) -> Any:
     mode = "max" if direction == "maximize" else "min"
     epochs = exp.evaluation.epochs
     if exp.pruner == "asha":
-        return ASHAScheduler(time_attr="epoch", metric=name, mode=mode, max_t=epochs, grace_period=1,
-                             reduction_factor=3)
+        return ASHAScheduler(
+            time_attr="epoch", metric=name, mode=mode, max_t=epochs, grace_period=1, reduction_factor=3
+        )
     if exp.pruner == "hyperband":
         brackets = max(1, min(3, int(math.log(epochs, 3)) + 1))
-        return AsyncHyperBandScheduler(time_attr="epoch", metric=name, mode=mode, max_t=epochs,
-                                       grace_period=1, reduction_factor=3, brackets=brackets)
-    return MedianStoppingRule(time_attr="epoch", metric=name, mode=mode, grace_period=1,
-                              min_samples_required=2)
+        return AsyncHyperBandScheduler(
+            time_attr="epoch",
+            metric=name,
+            mode=mode,
+            max_t=epochs,
+            grace_period=1,
+            reduction_factor=3,
+            brackets=brackets,
+        )
+    return MedianStoppingRule(
+        time_attr="epoch", metric=name, mode=mode, grace_period=1, min_samples_required=2
+    )

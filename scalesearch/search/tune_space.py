@@ -44,10 +44,14 @@ class OnGrid(ts.Sampler):
     def __str__(self) -> str:
         return f"OnGrid(step={self.step}{', log' if self.log else ''})"
 
-    def sample(self, domain: ts.Domain, config: Any = None, size: int = 1,
-               random_state: ts.RandomState = None) -> Any:
-        rng = random_state if isinstance(random_state, ts._BackwardsCompatibleNumpyRng) \
+    def sample(
+        self, domain: ts.Domain, config: Any = None, size: int = 1, random_state: ts.RandomState = None
+    ) -> Any:
+        rng = (
+            random_state
+            if isinstance(random_state, ts._BackwardsCompatibleNumpyRng)
             else ts._BackwardsCompatibleNumpyRng(random_state)
+        )
         items = [self._one(domain, rng) for _ in range(size)]
         return items if size > 1 else items[0]
 
@@ -65,8 +69,13 @@ class OnGrid(ts.Sampler):
 class When:
     """A ``tune.sample_from`` function: the inner Tune domain when ``when`` holds, else None."""
 
-    def __init__(self, name: str, inner: ts.Domain, when: Mapping[str, tuple[Any, ...]],
-                 fixed: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        inner: ts.Domain,
+        when: Mapping[str, tuple[Any, ...]],
+        fixed: Mapping[str, Any] | None = None,
+    ) -> None:
         self.name, self.inner = name, inner
         self.when = {k: tuple(v) for k, v in when.items()}
         self.fixed = dict(fixed or {})
@@ -104,7 +113,9 @@ def domain_to_tune(name: str, domain: Domain) -> ts.Domain:
     if isinstance(domain, Choice):
         return ts.choice(list(domain.choices))
     if isinstance(domain, IntList):
-        raise ExperimentError(f"{name}: {domain.describe()} cannot be searched; fix it or use a Choice of values")
+        raise ExperimentError(
+            f"{name}: {domain.describe()} cannot be searched; fix it or use a Choice of values"
+        )
     raise ExperimentError(f"{name}: unsupported domain {domain!r}")
 
 
@@ -121,8 +132,10 @@ def domain_from_tune(name: str, d: ts.Domain) -> Domain:
         return Float(float(d.lower), float(d.upper), log=isinstance(sampler, ts.LogUniform))
     if isinstance(d, ts.Categorical) and not d.is_grid():
         return Choice(tuple(d.categories))
-    raise ExperimentError(f"{name}: the Tune domain {type(d).__name__} with sampler {sampler} has no exact "
-                          "scalesearch equivalent (quantised Tune domains round to multiples of q; use OnGrid)")
+    raise ExperimentError(
+        f"{name}: the Tune domain {type(d).__name__} with sampler {sampler} has no exact "
+        "scalesearch equivalent (quantised Tune domains round to multiples of q; use OnGrid)"
+    )
 
 
 def conditions(space: SearchSpace) -> dict[str, dict[str, tuple[Any, ...]]]:
