@@ -27,7 +27,7 @@ class PointList(_SearcherBase):
         self.points = [dict(p) for p in points]
         self.next = 0
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # FINISHED is a str
         if self.next >= len(self.points):
             return _SearcherBase.FINISHED
         number = self.next
@@ -84,7 +84,7 @@ class BudgetFilter(_SearcherBase):
         metric: str | list[str] | None = None,
         mode: str | list[str] | None = None,
     ) -> None:
-        super().__init__(metric=metric, mode=mode)
+        super().__init__(metric=metric, mode=mode)  # type: ignore[arg-type]  # lists: several objectives
         self.searcher = searcher  # the name Tune's state saving follows through wrappers
         self.ctx = ctx
         self.epochs = ctx.exp.evaluation.epochs
@@ -93,7 +93,7 @@ class BudgetFilter(_SearcherBase):
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # configured at construction
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]  # FINISHED is a str
         from scalesearch.search.tune_space import to_values
 
         attempt = 0

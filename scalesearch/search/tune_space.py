@@ -98,9 +98,9 @@ def domain_to_tune(name: str, domain: Domain) -> ts.Domain:
     """One of our domains as a Tune domain with the same values and distribution."""
     if isinstance(domain, Int):
         if domain.step != 1:
-            d = ts.Integer(domain.low, domain.high + 1)
-            d.set_sampler(OnGrid(domain.low, domain.high, domain.step, domain.log))
-            return d
+            grid_int = ts.Integer(domain.low, domain.high + 1)
+            grid_int.set_sampler(OnGrid(domain.low, domain.high, domain.step, domain.log))
+            return grid_int
         if domain.log:
             return ts.lograndint(domain.low, domain.high + 1)
         return ts.randint(domain.low, domain.high + 1)

@@ -129,8 +129,9 @@ class Data:
     classes: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
+        sizes = (len(self.train), len(self.val))  # type: ignore[arg-type]  # our splits are sized
         return (
-            f"Data({self.name}: {len(self.train)} train / {len(self.val)} val, {self.num_classes} classes, "
+            f"Data({self.name}: {sizes[0]} train / {sizes[1]} val, {self.num_classes} classes, "
             f"{self.channels}x{self.resolution}x{self.resolution} (native {self.native_resolution}))"
         )
 
@@ -260,6 +261,7 @@ _URL_SCHEMES = ("http://", "https://", "file://")
 def _cifar(name: str, root: str | os.PathLike[str] | None, resolution: int | None, download: bool) -> Data:
     spec = _CIFAR[name]
     text = os.fspath(root) if root is not None else None
+    source: Path | None
     if text is not None and text.startswith(_URL_SCHEMES):
         base, source = default_root(), _fetch_cifar(spec, text)
     else:
@@ -434,8 +436,8 @@ def _read_images(files: list[Path], resolution: int | None) -> tuple[Tensor, int
     arrays, sizes = [], set()
     for file in files:
         try:
-            with Image.open(file) as img:
-                img = img.convert("RGB")
+            with Image.open(file) as opened:
+                img = opened.convert("RGB")
                 sizes.add(img.size)
                 if resolution is not None:
                     img = _resize_crop(img, resolution)

@@ -73,9 +73,9 @@ def train_and_evaluate(
         else nullcontext
     )
 
-    model.to(dev, memory_format=memory_format)
+    model.to(dev, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stubs omit it
     train_set, val_set = _on_device(data.train, dev), _on_device(data.val, dev)
-    steps = _steps_per_epoch(len(train_set), batch_size, max_batches_per_epoch)
+    steps = _steps_per_epoch(len(train_set), batch_size, max_batches_per_epoch)  # type: ignore[arg-type]
     opt = _optimizer(
         model, optimizer, lr, DEFAULT_WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
     )
