@@ -55,7 +55,9 @@ def main() -> None:
     res = sorted({p["resolution"] for p in pts})
     print(f"EfficientNet space, {len(pts)} points, resolutions {res[0]}..{res[-1]} px")
     print(f"fvcore (build + trace):  {fv_rate:10.2f} points/s  ({fv_s:.1f} s for {len(pts)} points)")
-    print(f"analytic (Tally):        {an_rate:10.1f} points/s  ({an_s:.2f} s for {len(pts) * args.analytic_repeats})")
+    print(
+        f"analytic (Tally):        {an_rate:10.1f} points/s  ({an_s:.2f} s for {len(pts) * args.analytic_repeats})"
+    )
     print(f"speed-up analytic/fvcore: {an_rate / fv_rate:,.0f}x (target >= 1000x)")
     print(f"counts identical on every point: {identical}")
 

@@ -38,7 +38,10 @@ def framework(tmp: Path, ev: Evaluation) -> float:
     exp = Experiment(
         name="overhead",
         space=SearchSpace("wrn", {k: Choice(tuple(v)) for k, v in GRID.items()}, fixed={"depth": 10}),
-        strategy="grid", pruner="none", trials=None, evaluation=ev,
+        strategy="grid",
+        pruner="none",
+        trials=None,
+        evaluation=ev,
     )
     with open(os.devnull, "w") as quiet:
         start = time.perf_counter()
@@ -54,13 +57,30 @@ def hand_written(tmp: Path, ev: Evaluation) -> float:
     def objective(trial: optuna.Trial) -> float:
         k = trial.suggest_categorical("widen_factor", GRID["widen_factor"])
         p = trial.suggest_categorical("dropout", GRID["dropout"])
-        model = wrn.build({"depth": 10, "widen_factor": k, "dropout": p, "resolution": ev.resolution,
-                           "num_classes": data.num_classes})
-        return train_and_evaluate(model, data, epochs=ev.epochs, batch_size=ev.batch_size, lr=ev.lr,
-                                  seed=ev.seed, max_batches_per_epoch=ev.max_batches_per_epoch)["accuracy"]
+        model = wrn.build(
+            {
+                "depth": 10,
+                "widen_factor": k,
+                "dropout": p,
+                "resolution": ev.resolution,
+                "num_classes": data.num_classes,
+            }
+        )
+        return train_and_evaluate(
+            model,
+            data,
+            epochs=ev.epochs,
+            batch_size=ev.batch_size,
+            lr=ev.lr,
+            seed=ev.seed,
+            max_batches_per_epoch=ev.max_batches_per_epoch,
+        )["accuracy"]
 
-    study = optuna.create_study(storage=f"sqlite:///{tmp / 'hand.db'}", direction="maximize",
-                                sampler=optuna.samplers.GridSampler(GRID))
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp / 'hand.db'}",
+        direction="maximize",
+        sampler=optuna.samplers.GridSampler(GRID),
+    )
     study.optimize(objective, n_trials=4)
     return time.perf_counter() - start
 

@@ -12,12 +12,23 @@ from scalesearch.space import Choice, Float, Int
 
 STAGES = [
     Stage("wrn", SearchSpace("wrn", {"depth": Choice((10, 16)), "widen_factor": Int(1, 4)}), "random", 2),
-    Stage("resnet", SearchSpace("resnet", {"cardinality": Choice((1, 4, 8)),
-                                           "bottleneck_width": Choice((8, 16, 32))},
-                                fixed={"layers": [1, 1, 1, 1], "block": "bottleneck"}), "random", 2),
+    Stage(
+        "resnet",
+        SearchSpace(
+            "resnet",
+            {"cardinality": Choice((1, 4, 8)), "bottleneck_width": Choice((8, 16, 32))},
+            fixed={"layers": [1, 1, 1, 1], "block": "bottleneck"},
+        ),
+        "random",
+        2,
+    ),
     Stage("mbconv", SearchSpace("mbconv", {"width_mult": Float(0.25, 1.0, step=0.25)}), "random", 2),
-    Stage("densenet", SearchSpace("densenet", {"growth_rate": Int(6, 16, step=2)},
-                                  fixed={"form": "cifar", "depth": 22}), "random", 2),
+    Stage(
+        "densenet",
+        SearchSpace("densenet", {"growth_rate": Int(6, 16, step=2)}, fixed={"form": "cifar", "depth": 22}),
+        "random",
+        2,
+    ),
 ]
 
 experiment = Experiment(

@@ -37,8 +37,9 @@ OPTIONS = {
 
 def derive(values: dict[str, Any]) -> dict[str, Any]:
     """Compound scaling of the base network at the run's base resolution."""
-    scaled = compound_scaling(values["phi"], values["alpha"], values["beta"], values["gamma"],
-                              base_resolution=values["resolution"])
+    scaled = compound_scaling(
+        values["phi"], values["alpha"], values["beta"], values["gamma"], base_resolution=values["resolution"]
+    )
     scaled["width_mult"] *= values["base_width"]
     scaled["depth_mult"] *= values["base_depth"]
     return {**values, **scaled}
@@ -46,7 +47,8 @@ def derive(values: dict[str, Any]) -> dict[str, Any]:
 
 def _doubling(tolerance: float) -> Constraint:
     return Constraint(
-        f"{COMPOUND_CONSTRAINT} (within ±{tolerance:.0%})", ("alpha", "beta", "gamma"),
+        f"{COMPOUND_CONSTRAINT} (within ±{tolerance:.0%})",
+        ("alpha", "beta", "gamma"),
         lambda v: abs(v["alpha"] * v["beta"] ** 2 * v["gamma"] ** 2 - 2) <= 2 * tolerance,
     )
 
@@ -79,10 +81,12 @@ class CompoundScaling(Experiment):
     """Rebuilds its stages from ``options`` so ``--set step=0.05`` refines the grid."""
 
     def all_stages(self) -> list[Stage]:
-        scale = SearchSpace(family="efficientnet", search={"phi": Int(1, int(self.options["phi_max"]))},
-                            fixed={"base_width": self.options["base_width"],
-                                   "base_depth": self.options["base_depth"]},
-                            derive=derive)
+        scale = SearchSpace(
+            family="efficientnet",
+            search={"phi": Int(1, int(self.options["phi_max"]))},
+            fixed={"base_width": self.options["base_width"], "base_depth": self.options["base_depth"]},
+            derive=derive,
+        )
         return [
             Stage("grid", grid_space(self.options), strategy="grid"),
             Stage("scale", scale, strategy="grid", fix_from=best_coefficients),
@@ -96,7 +100,9 @@ experiment = CompoundScaling(
     budget="params<=3*efficientnet_b0",
     objectives={"accuracy": "maximize"},
     pruner="none",
-    evaluation=Evaluation(dataset="digits", resolution=32, epochs=4, batch_size=64, lr=0.003, optimizer="adamw"),
+    evaluation=Evaluation(
+        dataset="digits", resolution=32, epochs=4, batch_size=64, lr=0.003, optimizer="adamw"
+    ),
     options=dict(OPTIONS),
     references=[f"efficientnet_b{i}" for i in range(8)],
 )
@@ -111,45 +117,75 @@ def summarize(results: pd.DataFrame, exp: Experiment) -> str:
 
     fam = get_family("efficientnet")
     res, classes = exp.evaluation.resolution, int(results["point"].dropna().iloc[0]["num_classes"])
-    base_point = fam.point(resolution=res, num_classes=classes, width_mult=exp.options["base_width"],
-                           depth_mult=exp.options["base_depth"])
+    base_point = fam.point(
+        resolution=res,
+        num_classes=classes,
+        width_mult=exp.options["base_width"],
+        depth_mult=exp.options["base_depth"],
+    )
     base = count(fam.build(base_point), res).flops  # fvcore is the authority for the ~2x check
-    lines = [f"base (phi=0: width {exp.options['base_width']}, depth {exp.options['base_depth']}) at {res} px: "
-             f"{base / 1e6:.2f} MFLOPs (fvcore)", ""]
+    lines = [
+        f"base (phi=0: width {exp.options['base_width']}, depth {exp.options['base_depth']}) at {res} px: "
+        f"{base / 1e6:.2f} MFLOPs (fvcore)",
+        "",
+    ]
     grid = results[results["stage"] == "grid"]
     rows = []
     for _, r in grid.iterrows():
         v = r["values"]
         if not v:
             continue
-        rows.append({"alpha": v["alpha"], "beta": v["beta"], "gamma": v["gamma"],
-                     "a*b^2*g^2": round(v["alpha"] * v["beta"] ** 2 * v["gamma"] ** 2, 3),
-                     "flops/base": None if pd.isna(r["flops"]) else round(r["flops"] / base, 3),
-                     "accuracy": None if pd.isna(r["accuracy"]) else round(r["accuracy"], 4),
-                     "state": r["state"]})
+        rows.append(
+            {
+                "alpha": v["alpha"],
+                "beta": v["beta"],
+                "gamma": v["gamma"],
+                "a*b^2*g^2": round(v["alpha"] * v["beta"] ** 2 * v["gamma"] ** 2, 3),
+                "flops/base": None if pd.isna(r["flops"]) else round(r["flops"] / base, 3),
+                "accuracy": None if pd.isna(r["accuracy"]) else round(r["accuracy"], 4),
+                "state": r["state"],
+            }
+        )
     lines += ["stage grid (phi=1): FLOPs ratio to the base, counted by fvcore", table(rows), ""]
     best = results[(results["stage"] == "grid") & (results["state"] == "COMPLETE")]
     if not best.empty:
         top = best.sort_values("accuracy", ascending=False).iloc[0]
         exact = count(fam.build(top["point"]), top["point"]["resolution"]).flops
         lines.append(f"best grid point {top['values']}: fvcore FLOPs {exact / base:.3f}x the base")
-    refs = {r["name"].split(" ")[0]: r for r in reference_costs(
-        {"resolution": res, "num_classes": classes}, [f"efficientnet_b{i}" for i in range(8)])}
+    refs = {
+        r["name"].split(" ")[0]: r
+        for r in reference_costs(
+            {"resolution": res, "num_classes": classes}, [f"efficientnet_b{i}" for i in range(8)]
+        )
+    }
     rows = []
     for _, r in results[results["stage"] == "scale"].sort_values("number").iterrows():
         p, v = r["point"] or {}, r["values"] or {}
         if not v:
             continue
         ref = refs.get(f"efficientnet_b{v.get('phi')}")
-        rows.append({"phi": v.get("phi"), "width": round(p.get("width_mult", 0), 3),
-                     "depth": round(p.get("depth_mult", 0), 3), "res": p.get("resolution"),
-                     "params": r["params"], "flops": r["flops"],
-                     "accuracy": None if pd.isna(r["accuracy"]) else round(r["accuracy"], 4), "state": r["state"],
-                     "canonical": ref and ref["name"], "canon_params": ref and ref["params"],
-                     "canon_flops": ref and ref["flops"]})
+        rows.append(
+            {
+                "phi": v.get("phi"),
+                "width": round(p.get("width_mult", 0), 3),
+                "depth": round(p.get("depth_mult", 0), 3),
+                "res": p.get("resolution"),
+                "params": r["params"],
+                "flops": r["flops"],
+                "accuracy": None if pd.isna(r["accuracy"]) else round(r["accuracy"], 4),
+                "state": r["state"],
+                "canonical": ref and ref["name"],
+                "canon_params": ref and ref["params"],
+                "canon_flops": ref and ref["flops"],
+            }
+        )
     if rows:
-        lines += ["", "stage scale: the base scaled by the best (alpha, beta, gamma), beside the released "
-                  "B-phi at this run's setting", table(rows)]
+        lines += [
+            "",
+            "stage scale: the base scaled by the best (alpha, beta, gamma), beside the released "
+            "B-phi at this run's setting",
+            table(rows),
+        ]
     return "\n".join(lines)
 
 

@@ -90,7 +90,8 @@ class SearchSpace:
             if not math.isfinite(self.search[n].size):
                 raise ExperimentError(
                     f"a grid needs finite domains, but {n} is a {self.search[n].describe()}; "
-                    f"give it a step or use a Choice of values")
+                    f"give it a step or use a Choice of values"
+                )
         out = []
         for combo in itertools.product(*(self.search[n].values() for n in names)):
             values = dict(zip(names, combo, strict=True))
@@ -113,8 +114,10 @@ class SearchSpace:
             return []
 
         names = list(self.search)
-        return [dict(zip(names, c, strict=True))
-                for c in itertools.islice(itertools.product(*(ends(self.search[n]) for n in names)), limit)]
+        return [
+            dict(zip(names, c, strict=True))
+            for c in itertools.islice(itertools.product(*(ends(self.search[n]) for n in names)), limit)
+        ]
 
 
 @dataclass
@@ -157,7 +160,8 @@ class Experiment:
         for s in self.all_stages():
             if s.strategy not in STRATEGIES:
                 raise ExperimentError(
-                    f"strategy must be one of {', '.join(STRATEGIES)}, but got strategy={s.strategy}")
+                    f"strategy must be one of {', '.join(STRATEGIES)}, but got strategy={s.strategy}"
+                )
         if self.pruner not in PRUNERS:
             raise ExperimentError(f"pruner must be one of {', '.join(PRUNERS)}, but got pruner={self.pruner}")
         if not self.objectives:
@@ -166,10 +170,12 @@ class Experiment:
             if metric not in METRIC_OBJECTIVES + COST_OBJECTIVES:
                 raise ExperimentError(
                     f"objective {metric!r} is unknown; valid objectives: "
-                    f"{', '.join(METRIC_OBJECTIVES + COST_OBJECTIVES)}")
+                    f"{', '.join(METRIC_OBJECTIVES + COST_OBJECTIVES)}"
+                )
             if direction not in DIRECTIONS:
                 raise ExperimentError(
-                    f"objective {metric} must be maximize or minimize, but got {direction!r}")
+                    f"objective {metric} must be maximize or minimize, but got {direction!r}"
+                )
         if self.trials is not None and self.trials < 1:
             raise ExperimentError(f"trials must be >= 1, but got trials={self.trials}")
         ev = self.evaluation
@@ -198,19 +204,27 @@ class Experiment:
 def _validate_evaluation(ev: Evaluation) -> None:
     """Settings that can never work fail here, before any file is written."""
     if ev.optimizer not in OPTIMIZERS:
-        raise ExperimentError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, but got optimizer={ev.optimizer}")
+        raise ExperimentError(
+            f"optimizer must be one of {', '.join(OPTIMIZERS)}, but got optimizer={ev.optimizer}"
+        )
     dev = str(ev.device)
     if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
         raise ExperimentError(f"device must be auto, cpu, cuda or cuda:N, but got device={ev.device}")
     if ev.max_batches_per_epoch is not None and ev.max_batches_per_epoch < 1:
-        raise ExperimentError("max_batches_per_epoch must be >= 1 or None, but got "
-                              f"max_batches_per_epoch={ev.max_batches_per_epoch}")
+        raise ExperimentError(
+            "max_batches_per_epoch must be >= 1 or None, but got "
+            f"max_batches_per_epoch={ev.max_batches_per_epoch}"
+        )
     if not 0 <= ev.label_smoothing < 1:
-        raise ExperimentError(f"label_smoothing must be in [0, 1), but got label_smoothing={ev.label_smoothing}")
+        raise ExperimentError(
+            f"label_smoothing must be in [0, 1), but got label_smoothing={ev.label_smoothing}"
+        )
     if ev.threads is not None and ev.threads < 1:
         raise ExperimentError(f"threads must be >= 1 or None (auto), but got threads={ev.threads}")
     if ev.latency_batch_size < 1:
-        raise ExperimentError(f"latency_batch_size must be >= 1, but got latency_batch_size={ev.latency_batch_size}")
+        raise ExperimentError(
+            f"latency_batch_size must be >= 1, but got latency_batch_size={ev.latency_batch_size}"
+        )
 
 
 def call_user(fn: Callable[..., Any], *args: Any) -> Any:
@@ -253,8 +267,11 @@ def load_experiment(path: str | Path) -> Experiment:
     except ExperimentError as err:
         raise ExperimentError(f"{path}: {err}") from None
     except Exception as err:
-        frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename) == path.resolve()
-                  or Path(f.filename) == path]
+        frames = [
+            f
+            for f in traceback.extract_tb(err.__traceback__)
+            if Path(f.filename) == path.resolve() or Path(f.filename) == path
+        ]
         where = f"{path}:{frames[-1].lineno}" if frames else str(path)
         raise ExperimentError(f"{where}: {type(err).__name__}: {err}") from None
     return _find_experiment(module, path)

@@ -53,8 +53,12 @@ DIRECTIONS: dict[str, Direction] = {name: m.direction for name, m in METRICS.ite
 """Default direction of each known column."""
 
 _ALIASES: dict[str, Direction] = {
-    "max": "max", "maximize": "max", "maximise": "max",
-    "min": "min", "minimize": "min", "minimise": "min",
+    "max": "max",
+    "maximize": "max",
+    "maximise": "max",
+    "min": "min",
+    "minimize": "min",
+    "minimise": "min",
 }
 
 

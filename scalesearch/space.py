@@ -68,7 +68,9 @@ class Int:
         try:
             number = float(text)
         except ValueError:
-            raise PointError(f"{name} must be an integer ({self.describe()}), but got {name}={text}") from None
+            raise PointError(
+                f"{name} must be an integer ({self.describe()}), but got {name}={text}"
+            ) from None
         if not math.isfinite(number):
             raise PointError(f"{name} must be a finite integer ({self.describe()}), but got {name}={text}")
         return self.check(name, number)
@@ -112,7 +114,9 @@ class Float:
 
     def check(self, name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise PointError(f"{name} must be a finite number ({self.describe()}), but got {name}={_fmt(value)}")
+            raise PointError(
+                f"{name} must be a finite number ({self.describe()}), but got {name}={_fmt(value)}"
+            )
         value = float(value)
         tol = 1e-9 * max(1.0, abs(self.high))
         if not self.low - tol <= value <= self.high + tol:
@@ -172,7 +176,9 @@ class Choice:
 
     def parse(self, name: str, text: str) -> Any:
         for c in self.choices:
-            if _fmt(c) == text or (isinstance(c, (int, float)) and not isinstance(c, bool) and _num(text) == c):
+            if _fmt(c) == text or (
+                isinstance(c, (int, float)) and not isinstance(c, bool) and _num(text) == c
+            ):
                 return c
         raise PointError(f"{name} must be {self.describe()}, but got {name}={text}")
 
@@ -212,7 +218,9 @@ class IntList:
             isinstance(v, int) and not isinstance(v, bool) for v in value
         ):
             raise PointError(f"{name} must be {self.describe()}, but got {name}={_fmt(value)}")
-        if not self.min_len <= len(value) <= self.max_len or not all(self.low <= v <= self.high for v in value):
+        if not self.min_len <= len(value) <= self.max_len or not all(
+            self.low <= v <= self.high for v in value
+        ):
             raise PointError(f"{name} must be {self.describe()}, but got {name}={_fmt(value)}")
         return [int(v) for v in value]
 
@@ -314,15 +322,19 @@ class Space:
             if value is None:
                 self._check_none(param)
             if key in values and values[key] != value:
-                raise PointError(f"{key} is given twice with different values: {key}={texts[key]} and {key}={text}")
+                raise PointError(
+                    f"{key} is given twice with different values: {key}={texts[key]} and {key}={text}"
+                )
             values[key], texts[key] = value, text
         return values
 
     def _check_none(self, param: Param) -> None:
         """``none`` (derived) is only for parameters the family derives or switches off."""
         if param.default is not None and param.when is None:
-            raise PointError(f"{param.name} is not derived, so it cannot be none; it must be "
-                             f"{param.domain.describe()} (default {_fmt(param.default)}), but got {param.name}=none")
+            raise PointError(
+                f"{param.name} is not derived, so it cannot be none; it must be "
+                f"{param.domain.describe()} (default {_fmt(param.default)}), but got {param.name}=none"
+            )
 
     def complete(self, values: Mapping[str, Any] | None = None) -> Point:
         """Validate ``values``, fill defaults and derived values, check the constraints."""

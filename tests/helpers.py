@@ -17,8 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
     """Run ``scalesearch ARGS`` as a user would; returns the CompletedProcess."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "scalesearch", *args], cwd=cwd or ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "scalesearch", *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def cli_json(*args: str, **kw):
@@ -46,7 +52,9 @@ def run_main(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
                 code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     finally:
         os.chdir(old)
-    return subprocess.CompletedProcess(["scalesearch", *args], int(code), stdout.getvalue(), stderr.getvalue())
+    return subprocess.CompletedProcess(
+        ["scalesearch", *args], int(code), stdout.getvalue(), stderr.getvalue()
+    )
 
 
 def main_json(*args: str, **kw: Any) -> Any:
@@ -56,7 +64,7 @@ def main_json(*args: str, **kw: Any) -> Any:
     return json.loads(out.stdout)
 
 
-TINY_EXPERIMENT = '''
+TINY_EXPERIMENT = """
 from scalesearch.experiment import Evaluation, Experiment, SearchSpace
 from scalesearch.space import Choice
 
@@ -71,11 +79,20 @@ experiment = Experiment(
     evaluation=Evaluation(dataset="digits", resolution=16, epochs={epochs}, batch_size=64, lr=0.05,
                           max_batches_per_epoch={batches}),
 )
-'''
+"""
 
 
-def tiny_experiment(path: Path, budget: str | None = None, strategy: str = "grid", trials: int | None = None,
-                    epochs: int = 1, batches: int = 4) -> Path:
-    path.write_text(TINY_EXPERIMENT.format(budget=budget, strategy=strategy, trials=trials, epochs=epochs,
-                                           batches=batches))
+def tiny_experiment(
+    path: Path,
+    budget: str | None = None,
+    strategy: str = "grid",
+    trials: int | None = None,
+    epochs: int = 1,
+    batches: int = 4,
+) -> Path:
+    path.write_text(
+        TINY_EXPERIMENT.format(
+            budget=budget, strategy=strategy, trials=trials, epochs=epochs, batches=batches
+        )
+    )
     return path

@@ -47,7 +47,10 @@ def test_fixed_points_csv():
     for line in lines[1:]:
         cells = dict(zip(header, line.split(","), strict=False))
         for column in ("params", "ref_params", "flops", "ref_flops", "activations"):
-            assert cells[column] == "" or cells[column].isdigit(), (column, cells[column])  # no '11.0M', no '.0'
+            assert cells[column] == "" or cells[column].isdigit(), (
+                column,
+                cells[column],
+            )  # no '11.0M', no '.0'
 
 
 def test_fixed_points_table_explains_its_columns():
@@ -107,8 +110,11 @@ def test_bad_input_one_line_exit_2(args, message):
 def test_the_console_script_exits_2_with_one_line():
     out = cli("cost", "wrn", "depth=27")  # a real process: exit status and stderr as a shell sees them
     assert out.returncode == 2 and out.stdout == ""
-    assert out.stderr.strip() == "scalesearch cost: error: wrn: depth must be 6N+4 with N >= 1 (e.g. 10, 16, 22, " \
-                                 "28, 40), but got depth=27"
+    assert (
+        out.stderr.strip()
+        == "scalesearch cost: error: wrn: depth must be 6N+4 with N >= 1 (e.g. 10, 16, 22, "
+        "28, 40), but got depth=27"
+    )
 
 
 def test_a_point_too_large_for_the_machine_is_refused_before_it_is_built():
@@ -117,22 +123,27 @@ def test_a_point_too_large_for_the_machine_is_refused_before_it_is_built():
     line = out.stderr.strip()
     assert len(line.splitlines()) == 1 and "too large for the fvcore trace" in line
     assert "GiB" in line and "available" in line and "--method analytic" in line
-    analytic = main_json("cost", "wrn", "depth=994", "widen_factor=32", "resolution=1024", "--method", "analytic")
+    analytic = main_json(
+        "cost", "wrn", "depth=994", "widen_factor=32", "resolution=1024", "--method", "analytic"
+    )
     assert analytic["params"] == 16_329_058_778  # the analytic path still answers
 
 
 def test_duplicate_equal_values_are_fine():
-    data = main_json("cost", "wrn", "depth=16", "depth=16", "resolution=32", "--resolution", "32",
-                     "--method", "analytic")
+    data = main_json(
+        "cost", "wrn", "depth=16", "depth=16", "resolution=32", "--resolution", "32", "--method", "analytic"
+    )
     assert data["point"]["depth"] == 16
 
 
 def test_version_and_help_show_defaults():
     out = run_main("--version")
     assert out.returncode == 0 and out.stdout.strip().startswith("scalesearch 0.")
-    for command, options in (("cost", ("--method", "--batch-size", "--dtype", "--warmup")),
-                             ("screen", ("--samples", "--seed", "--method")),
-                             ("run", ("--cpus-per-trial", "--gpus-per-trial"))):
+    for command, options in (
+        ("cost", ("--method", "--batch-size", "--dtype", "--warmup")),
+        ("screen", ("--samples", "--seed", "--method")),
+        ("run", ("--cpus-per-trial", "--gpus-per-trial")),
+    ):
         text = " ".join(run_main(command, "--help").stdout.split())
         for option in options:
             assert option in text
@@ -143,11 +154,22 @@ def test_version_and_help_show_defaults():
 def test_solve_reproduces_resnext_complexity_table():
     # ResNeXt paper, Table 2: C = 2, 4, 8, 32 keep ResNet-50's complexity with d = 40, 24, 14, 4
     for c, d in ((2, 40), (4, 24), (8, 14), (32, 4)):
-        out = run_main("solve", "resnet", "depth=50", f"cardinality={c}", "--free", "bottleneck_width",
-                       "--match", "resnet50", "--metric", "params")
+        out = run_main(
+            "solve",
+            "resnet",
+            "depth=50",
+            f"cardinality={c}",
+            "--free",
+            "bottleneck_width",
+            "--match",
+            "resnet50",
+            "--metric",
+            "params",
+        )
         assert out.returncode == 0 and out.stdout.strip() == str(d)
-    data = main_json("solve", "resnet", "depth=50", "cardinality=8", "--free", "bottleneck_width",
-                     "--match", "resnet50")
+    data = main_json(
+        "solve", "resnet", "depth=50", "cardinality=8", "--free", "bottleneck_width", "--match", "resnet50"
+    )
     assert data["value"] == 14 and abs(data["relative_error"]) < 0.01 and data["achieved"] > 0
     assert isinstance(data["achieved"], int) and isinstance(data["target"], int)  # counts, not 25557032.0
 

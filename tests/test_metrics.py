@@ -9,8 +9,15 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "module", ["scalesearch", "scalesearch.metrics", "scalesearch.verdict.budget", "scalesearch.analysis.pareto",
-               "scalesearch.analysis.results", "scalesearch.cli.main"]
+    "module",
+    [
+        "scalesearch",
+        "scalesearch.metrics",
+        "scalesearch.verdict.budget",
+        "scalesearch.analysis.pareto",
+        "scalesearch.analysis.results",
+        "scalesearch.cli.main",
+    ],
 )
 def test_module_imports_without_torch(module: str) -> None:
     code = f"import sys, {module}; print('torch' in sys.modules)"

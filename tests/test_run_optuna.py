@@ -49,8 +49,18 @@ def test_grid_run_trains_every_point_and_results_are_a_table(tmp_path):
 
 def test_trials_cap_and_set_overrides(tmp_path):
     exp = tiny_experiment(tmp_path / "tiny.py", strategy="random", trials=5)
-    out = cli("run", str(exp), "--out", str(tmp_path / "run"), "--trials", "2", "--set", "epochs=2",
-              "--set", "seed=3")
+    out = cli(
+        "run",
+        str(exp),
+        "--out",
+        str(tmp_path / "run"),
+        "--trials",
+        "2",
+        "--set",
+        "epochs=2",
+        "--set",
+        "seed=3",
+    )
     assert out.returncode == 0, out.stderr
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     assert meta["evaluation"]["epochs"] == 2 and meta["overrides"] == ["epochs=2", "seed=3"]
@@ -89,8 +99,9 @@ def test_sigkill_mid_trial_loses_no_finished_work(tmp_path):
     exp = tiny_experiment(tmp_path / "tiny.py", epochs=3, batches=6)
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "scalesearch", "run", str(exp), "--out", str(run)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ})
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ}
+    )
     db = run / "study.db"
     deadline = time.time() + 240
     killed = False
@@ -113,8 +124,12 @@ def test_sigkill_mid_trial_loses_no_finished_work(tmp_path):
     rows = cli_json("results", str(run))
     complete = [r for r in rows if r["state"] == "COMPLETE"]
     # every grid point completed exactly once; the interrupted attempt is recorded as FAIL, then retried
-    assert sorted((r["values"]["widen_factor"], r["values"]["dropout"]) for r in complete) == \
-        [(1, 0.0), (1, 0.1), (2, 0.0), (2, 0.1)]
+    assert sorted((r["values"]["widen_factor"], r["values"]["dropout"]) for r in complete) == [
+        (1, 0.0),
+        (1, 0.1),
+        (2, 0.0),
+        (2, 0.1),
+    ]
     failed = [r for r in rows if r["state"] == "FAIL"]
     assert len(failed) == 1 and "interrupted" in failed[0]["error"]
     after = {n: done for n, s, done in _states(db) if s == "COMPLETE"}
@@ -127,8 +142,14 @@ def test_sigint_or_sigterm_mid_trial_leaves_the_run_resumable(tmp_path, sig):
     exp = tiny_experiment(tmp_path / "tiny.py", epochs=3, batches=6)
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "scalesearch", "run", str(exp), "--out", str(run)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     db = run / "study.db"
     deadline = time.time() + 240
     sent = False
@@ -151,8 +172,12 @@ def test_sigint_or_sigterm_mid_trial_leaves_the_run_resumable(tmp_path, sig):
     assert out.returncode == 0, out.stderr
     rows = cli_json("results", str(run))
     complete = [r for r in rows if r["state"] == "COMPLETE"]
-    assert sorted((r["values"]["widen_factor"], r["values"]["dropout"]) for r in complete) == \
-        [(1, 0.0), (1, 0.1), (2, 0.0), (2, 0.1)]
+    assert sorted((r["values"]["widen_factor"], r["values"]["dropout"]) for r in complete) == [
+        (1, 0.0),
+        (1, 0.1),
+        (2, 0.0),
+        (2, 0.1),
+    ]
     assert all(r["error"] is None for r in complete)  # the re-queued trial dropped its "interrupted"
     failed = [r for r in rows if r["state"] == "FAIL"]
     assert len(failed) == 1 and f"interrupted: {sig.name}" in failed[0]["error"]
@@ -173,8 +198,11 @@ def test_tpe_with_pruning_reports_every_epoch(tmp_path):
 
 def test_nsga2_two_objectives(tmp_path):
     exp = tiny_experiment(tmp_path / "tiny.py", strategy="nsga2", trials=3)
-    exp.write_text(exp.read_text().replace('pruner="none",', 'pruner="none", '
-                                           'objectives={"accuracy": "maximize", "flops": "minimize"},'))
+    exp.write_text(
+        exp.read_text().replace(
+            'pruner="none",', 'pruner="none", objectives={"accuracy": "maximize", "flops": "minimize"},'
+        )
+    )
     out = cli("run", str(exp), "--out", str(tmp_path / "run"))
     assert out.returncode == 0, out.stderr
     rows = cli_json("results", str(tmp_path / "run"))
@@ -193,12 +221,31 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
 def test_two_workers_share_one_storage_url_without_repeating_a_point(tmp_path):
     exp = tiny_experiment(tmp_path / "tiny.py", epochs=1, batches=2)
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    procs = [subprocess.Popen([sys.executable, "-m", "scalesearch", "run", str(exp), "--storage", url,
-                               "--out", str(tmp_path / f"w{i}")], cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scalesearch",
+                "run",
+                str(exp),
+                "--storage",
+                url,
+                "--out",
+                str(tmp_path / f"w{i}"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=400)
         assert p.returncode == 0, err
     rows = cli_json("results", str(tmp_path / "w0"))
-    complete = sorted((r["values"]["widen_factor"], r["values"]["dropout"]) for r in rows if r["state"] == "COMPLETE")
+    complete = sorted(
+        (r["values"]["widen_factor"], r["values"]["dropout"]) for r in rows if r["state"] == "COMPLETE"
+    )
     assert complete == [(1, 0.0), (1, 0.1), (2, 0.0), (2, 0.1)]

@@ -1,6 +1,5 @@
 """Screening, fail-fast feasibility and budget solving on the analytic path."""
 
-
 import re
 
 import pytest
@@ -15,7 +14,9 @@ from scalesearch.verdict.screen import ensure_feasible, screen, screened_points,
 def test_screen_counts_feasible_points_and_orders_extremes():
     wrn = get_family("wrn")
     r = screen(wrn, parse_budget("params<=5M"), 500, seed=1)
-    points = list(screened_points(wrn, parse_budget("params<=5M"), 500, seed=1))  # the same points, one by one
+    points = list(
+        screened_points(wrn, parse_budget("params<=5M"), 500, seed=1)
+    )  # the same points, one by one
     assert r.screened == 500 and 0 < r.feasible < 500
     assert r.feasible == sum(s.feasible for s in points)
     assert all(s.feasible == (s.record.params <= 5e6) for s in points)
@@ -66,8 +67,9 @@ def test_infeasible_budget_fails_fast_with_the_cheapest_cost():
 
 def test_feasible_budget_returns_a_witness():
     wrn = get_family("wrn")
-    hit = ensure_feasible(wrn, parse_budget("params<=1M"), domains={"widen_factor": Int(1, 12)},
-                          fixed={"depth": 16})
+    hit = ensure_feasible(
+        wrn, parse_budget("params<=1M"), domains={"widen_factor": Int(1, 12)}, fixed={"depth": 16}
+    )
     assert hit is not None and hit.record.params <= 1e6
 
 
@@ -99,5 +101,7 @@ def test_solve_rejects_bad_requests():
 
 
 def test_screen_with_explicit_domains():
-    points = screened_points(get_family("wrn"), parse_budget("flops<=1G"), 40, domains={"depth": Choice((10, 16))})
+    points = screened_points(
+        get_family("wrn"), parse_budget("flops<=1G"), 40, domains={"depth": Choice((10, 16))}
+    )
     assert {s.record.point["depth"] for s in points} <= {10, 16}

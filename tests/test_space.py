@@ -50,7 +50,11 @@ def test_invalid_points_name_the_rule_and_value(values, text):
 
 def test_parse_command_line_values():
     assert SPACE.parse(["depth=22", "k=1.5", "blocks=6,12,24", "act=silu"]) == {
-        "depth": 22, "k": 1.5, "blocks": [6, 12, 24], "act": "silu"}
+        "depth": 22,
+        "k": 1.5,
+        "blocks": [6, 12, 24],
+        "act": "silu",
+    }
     with pytest.raises(PointError, match="key=value"):
         SPACE.parse(["depth"])
     with pytest.raises(PointError, match="depth must be an integer"):

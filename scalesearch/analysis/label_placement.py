@@ -111,7 +111,9 @@ class Placer:
         bb = probe.get_window_extent(self.renderer)
         return bb.width, bb.height
 
-    def _box(self, cand: dict[str, Any], xycoords: Any, size: tuple[float, float]) -> tuple[float, float, float, float]:
+    def _box(
+        self, cand: dict[str, Any], xycoords: Any, size: tuple[float, float]
+    ) -> tuple[float, float, float, float]:
         """The display box of the text and its background for one candidate placement."""
         trans = self.ax.transData if xycoords == "data" else xycoords
         px, py = trans.transform(np.asarray(cand["xy"], dtype=float))

@@ -36,15 +36,23 @@ def reference_costs(meta: Mapping[str, Any], names: Sequence[str] | None = None)
         if run_res:
             domain = fam.space.param("resolution").domain
             low = domain.low if isinstance(domain, Int) else 1
-            values["resolution"] = max(low,
-                                       round(native["resolution"] * run_res / base))
+            values["resolution"] = max(low, round(native["resolution"] * run_res / base))
         if num_classes:
             values["num_classes"] = num_classes
         rec = cost_of(fam, values, "analytic")
-        out.append({"name": name if values.get("resolution") == native["resolution"]
-                    else f"{name} @{rec.resolution}px",
-                    "family": fam.name, "point": rec.point, "params": rec.params, "flops": rec.flops,
-                    "activations": rec.activations, "latency_ms": None})
+        out.append(
+            {
+                "name": name
+                if values.get("resolution") == native["resolution"]
+                else f"{name} @{rec.resolution}px",
+                "family": fam.name,
+                "point": rec.point,
+                "params": rec.params,
+                "flops": rec.flops,
+                "activations": rec.activations,
+                "latency_ms": None,
+            }
+        )
     return out
 
 

@@ -41,7 +41,9 @@ def load_run_meta(run_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
-def record_from_optuna(trial: Any, objectives: list[str], stage: str, family: str | None = None) -> dict[str, Any]:
+def record_from_optuna(
+    trial: Any, objectives: list[str], stage: str, family: str | None = None
+) -> dict[str, Any]:
     """A results row from an Optuna FrozenTrial written by the Optuna backend (``stage`` and
     ``family`` are its study's): the one trial record, :class:`scalesearch.search.records.TrialRecord`."""
     from scalesearch.search.records import from_optuna
@@ -87,19 +89,38 @@ def frame(records: list[dict[str, Any]], meta: Mapping[str, Any]) -> pd.DataFram
     for r in records:
         metrics = r.get("metrics") or {}
         row = {
-            "run": meta.get("name"), "stage": r.get("stage"), "number": r.get("number"), "state": r.get("state"),
-            "family": r.get("family") or meta.get("family"), "values": r.get("values") or {},
+            "run": meta.get("name"),
+            "stage": r.get("stage"),
+            "number": r.get("number"),
+            "state": r.get("state"),
+            "family": r.get("family") or meta.get("family"),
+            "values": r.get("values") or {},
             "point": r.get("point"),
             **{c: r.get(c) for c in COST_COLUMNS},
             "feasible": r.get("verdict") == "feasible",
             "verdict": r.get("verdict") or ("not checked" if r.get("state") != "COMPLETE" else "feasible"),
             "violations": "; ".join(r.get("violations") or []),
             **{m: metrics.get(m) for m in METRIC_COLUMNS},
-            "duration_s": r.get("duration_s"), "error": r.get("error"),
+            "duration_s": r.get("duration_s"),
+            "error": r.get("error"),
         }
         rows.append(row)
-    columns = ["run", "stage", "number", "state", "family", "values", "point", *COST_COLUMNS, "feasible",
-               "verdict", "violations", *METRIC_COLUMNS, "duration_s", "error"]
+    columns = [
+        "run",
+        "stage",
+        "number",
+        "state",
+        "family",
+        "values",
+        "point",
+        *COST_COLUMNS,
+        "feasible",
+        "verdict",
+        "violations",
+        *METRIC_COLUMNS,
+        "duration_s",
+        "error",
+    ]
     df = pd.DataFrame(rows, columns=columns)
     for c in (*COST_COLUMNS, *METRIC_COLUMNS, "duration_s"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
@@ -109,12 +130,19 @@ def frame(records: list[dict[str, Any]], meta: Mapping[str, Any]) -> pd.DataFram
 def sort_best_first(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
     if df.empty:
         return df
-    key = pd.Series([0 if (s == "COMPLETE" and f) else 1 + STATE_ORDER.get(s, 9)
-                     for s, f in zip(df["state"], df["feasible"], strict=True)], index=df.index)
+    key = pd.Series(
+        [
+            0 if (s == "COMPLETE" and f) else 1 + STATE_ORDER.get(s, 9)
+            for s, f in zip(df["state"], df["feasible"], strict=True)
+        ],
+        index=df.index,
+    )
     name, direction = next(iter(objectives.items()))
     score = df[name] if name in df else pd.Series(math.nan, index=df.index)
     score = -score if direction == "maximize" else score
-    order = pd.DataFrame({"k": key, "s": score.fillna(math.inf), "n": df["number"]}).sort_values(["k", "s", "n"])
+    order = pd.DataFrame({"k": key, "s": score.fillna(math.inf), "n": df["number"]}).sort_values(
+        ["k", "s", "n"]
+    )
     return df.loc[order.index].reset_index(drop=True)
 
 

@@ -14,23 +14,38 @@ from scalesearch.formatting import table
 
 
 def _address_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--address", help="the Ray job server (dashboard), e.g. http://HEAD:8265 "
-                                     "(default: $RAY_API_SERVER_ADDRESS)")
+    p.add_argument(
+        "--address",
+        help="the Ray job server (dashboard), e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS)",
+    )
 
 
 def submit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="experiment file, e.g. experiments/efficientnet_grid.py")
     _address_arg(p)
     p.add_argument("--out", help="local run directory for the results (default runs/<experiment name>)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an experiment field (dataset, epochs, resolution, budget, ...)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an experiment field (dataset, epochs, resolution, budget, ...)",
+    )
     p.add_argument("--trials", type=int, help="cap the number of trials per stage")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves for each trial")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0,
-                   help="GPUs Ray reserves for each trial (fractions share a GPU)")
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=0.0,
+        help="GPUs Ray reserves for each trial (fractions share a GPU)",
+    )
     p.add_argument("--max-concurrent", type=int, help="trials running at once")
-    p.add_argument("--no-wait", action="store_true",
-                   help="return once the job is submitted (fetch later with `scalesearch jobs fetch`)")
+    p.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="return once the job is submitted (fetch later with `scalesearch jobs fetch`)",
+    )
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -40,28 +55,41 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.trials is not None and args.trials < 1:
         raise UsageError(f"--trials must be >= 1, but got --trials {args.trials}")
     if not (math.isfinite(args.cpus_per_trial) and args.cpus_per_trial > 0):
-        raise UsageError(f"--cpus-per-trial must be a number > 0, but got --cpus-per-trial {args.cpus_per_trial}")
+        raise UsageError(
+            f"--cpus-per-trial must be a number > 0, but got --cpus-per-trial {args.cpus_per_trial}"
+        )
     if not (math.isfinite(args.gpus_per_trial) and args.gpus_per_trial >= 0):
-        raise UsageError(f"--gpus-per-trial must be a number >= 0, but got --gpus-per-trial {args.gpus_per_trial}")
+        raise UsageError(
+            f"--gpus-per-trial must be a number >= 0, but got --gpus-per-trial {args.gpus_per_trial}"
+        )
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise UsageError(f"--max-concurrent must be >= 1, but got --max-concurrent {args.max_concurrent}")
-    exp = apply_overrides(load_experiment(args.file), args.overrides)  # bad files fail here, not on the cluster
+    exp = apply_overrides(
+        load_experiment(args.file), args.overrides
+    )  # bad files fail here, not on the cluster
     out = transfer.check_new_run_dir(Path(args.out or Path("runs") / exp.name))
-    run_args = jobs.run_arguments(args.overrides, args.trials, args.cpus_per_trial, args.gpus_per_trial,
-                                  args.max_concurrent)
+    run_args = jobs.run_arguments(
+        args.overrides, args.trials, args.cpus_per_trial, args.gpus_per_trial, args.max_concurrent
+    )
     sub = jobs.submit(args.file, args.address, exp.name, run_args, out)
     print(f"submitted job {sub.job_id} to {sub.address}", file=sys.stderr, flush=True)
     if args.no_wait:
         print(sub.job_id)
-        print(f"follow it: scalesearch jobs logs {sub.job_id} --address {sub.address} --follow; results: "
-              f"scalesearch jobs fetch {sub.job_id} --address {sub.address} --out {out}", file=sys.stderr)
+        print(
+            f"follow it: scalesearch jobs logs {sub.job_id} --address {sub.address} --follow; results: "
+            f"scalesearch jobs fetch {sub.job_id} --address {sub.address} --out {out}",
+            file=sys.stderr,
+        )
         return 0
     client = jobs.client(sub.address)
     try:
         jobs.stream_logs(client, sub.job_id, _echo)
     except KeyboardInterrupt:
-        print(f"\nstopped following; job {sub.job_id} goes on (scalesearch jobs stop {sub.job_id} "
-              f"--address {sub.address} ends it)", file=sys.stderr)
+        print(
+            f"\nstopped following; job {sub.job_id} goes on (scalesearch jobs stop {sub.job_id} "
+            f"--address {sub.address} ends it)",
+            file=sys.stderr,
+        )
         return 130
     return _finish(client, sub.job_id, sub.address, out, args.file)
 
@@ -77,7 +105,9 @@ def _finish(client: object, job_id: str, address: str, out: Path, source: str | 
     if files and "run.json" in files:
         transfer.write_results(files, out, source, f"ray job {job_id} at {address}")
         n = len([ln for ln in files.get("trials.jsonl", "").splitlines() if ln.strip()])
-        print(f"job {job_id} {status}: {n} trial records in {out}; scalesearch results {out}", file=sys.stderr)
+        print(
+            f"job {job_id} {status}: {n} trial records in {out}; scalesearch results {out}", file=sys.stderr
+        )
     if status == "SUCCEEDED":
         if not files:
             print(f"scalesearch submit: job {job_id} succeeded but printed no results", file=sys.stderr)
@@ -111,9 +141,15 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     if args.action == "list":
         rows = []
         for j in client.list_jobs():
-            rows.append({"job": j.submission_id or j.job_id, "status": jobs.status_name(j),
-                         "start": _time(j.start_time), "end": _time(j.end_time),
-                         "entrypoint": (j.entrypoint or "")[:60]})
+            rows.append(
+                {
+                    "job": j.submission_id or j.job_id,
+                    "status": jobs.status_name(j),
+                    "start": _time(j.start_time),
+                    "end": _time(j.end_time),
+                    "entrypoint": (j.entrypoint or "")[:60],
+                }
+            )
         print(table(rows) if rows else "no jobs")
         return 0
     info = _info(client, args.job_id)
@@ -124,7 +160,9 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         return 0
     if args.action == "stop":
         stopped = client.stop_job(args.job_id)
-        print(f"{args.job_id}: {'stop requested' if stopped else 'not running (' + jobs.status_name(info) + ')'}")
+        print(
+            f"{args.job_id}: {'stop requested' if stopped else 'not running (' + jobs.status_name(info) + ')'}"
+        )
         return 0
     if args.action == "logs":
         if args.follow:

@@ -26,7 +26,9 @@ def out(fmt: str, rows: list[dict[str, Any]], columns: Sequence[str] | None = No
         w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({c: compact(r.get(c)) if isinstance(r.get(c), (dict, list)) else r.get(c) for c in cols})
+            w.writerow(
+                {c: compact(r.get(c)) if isinstance(r.get(c), (dict, list)) else r.get(c) for c in cols}
+            )
         print(buf.getvalue(), end="")
     else:
         print(table(rows, columns))

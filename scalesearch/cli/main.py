@@ -25,25 +25,57 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("families", "list the families, their parameters, domains and defaults", format_arg,
-            costs.cmd_families),
-    Command("fixed-points", "every canonical network: its point, params and FLOPs beside the reference",
-            costs.fixed_points_args, costs.cmd_fixed_points),
-    Command("cost", "build one point and print its params, FLOPs, activations (and latency)",
-            costs.cost_args, costs.cmd_cost),
-    Command("screen", "sample points of a space, cost them, count how many meet a budget",
-            costs.screen_args, costs.cmd_screen),
-    Command("solve", "with all parameters but one fixed, find the value that best meets a target cost",
-            costs.solve_args, costs.cmd_solve),
+    Command(
+        "families",
+        "list the families, their parameters, domains and defaults",
+        format_arg,
+        costs.cmd_families,
+    ),
+    Command(
+        "fixed-points",
+        "every canonical network: its point, params and FLOPs beside the reference",
+        costs.fixed_points_args,
+        costs.cmd_fixed_points,
+    ),
+    Command(
+        "cost",
+        "build one point and print its params, FLOPs, activations (and latency)",
+        costs.cost_args,
+        costs.cmd_cost,
+    ),
+    Command(
+        "screen",
+        "sample points of a space, cost them, count how many meet a budget",
+        costs.screen_args,
+        costs.cmd_screen,
+    ),
+    Command(
+        "solve",
+        "with all parameters but one fixed, find the value that best meets a target cost",
+        costs.solve_args,
+        costs.cmd_solve,
+    ),
     Command("run", "run an experiment file (resumes when run again)", run.run_args, run.cmd_run),
     Command("results", "the trials of a run, best feasible point on top", run.results_args, run.cmd_results),
-    Command("pareto", "Pareto front of one or more runs, canonical networks drawn in", plots.pareto_args,
-            plots.cmd_pareto),
+    Command(
+        "pareto",
+        "Pareto front of one or more runs, canonical networks drawn in",
+        plots.pareto_args,
+        plots.cmd_pareto,
+    ),
     Command("report", "one self-contained HTML page about a run", plots.report_args, plots.cmd_report),
-    Command("submit", "run an experiment on a Ray cluster as a Ray job and bring its results back",
-            cluster.submit_args, cluster.cmd_submit),
-    Command("jobs", "Ray jobs of a cluster: status, logs, stop, list, fetch (results of a finished job)",
-            cluster.jobs_args, cluster.cmd_jobs),
+    Command(
+        "submit",
+        "run an experiment on a Ray cluster as a Ray job and bring its results back",
+        cluster.submit_args,
+        cluster.cmd_submit,
+    ),
+    Command(
+        "jobs",
+        "Ray jobs of a cluster: status, logs, stop, list, fetch (results of a finished job)",
+        cluster.jobs_args,
+        cluster.cmd_jobs,
+    ),
 )
 
 
@@ -71,8 +103,13 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if default is None or default is False or default == [] or default == argparse.SUPPRESS \
-                or "default" in text:
+        if (
+            default is None
+            or default is False
+            or default == []
+            or default == argparse.SUPPRESS
+            or "default" in text
+        ):
             return text
         return super()._get_help_string(action) or text
 

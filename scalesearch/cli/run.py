@@ -12,16 +12,32 @@ from scalesearch.formatting import compact, table, to_json
 
 def run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="experiment file, e.g. experiments/efficientnet_grid.py")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override an experiment field (dataset, epochs, resolution, budget, ...)")
-    p.add_argument("--trials", type=int, help="cap the number of trials per stage (a grid stops after N points)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an experiment field (dataset, epochs, resolution, budget, ...)",
+    )
+    p.add_argument(
+        "--trials", type=int, help="cap the number of trials per stage (a grid stops after N points)"
+    )
     p.add_argument("--out", help="run directory (default runs/<experiment name>)")
-    p.add_argument("--storage", help="Optuna storage URL (any SQLAlchemy URL; default SQLite in the run directory)")
+    p.add_argument(
+        "--storage", help="Optuna storage URL (any SQLAlchemy URL; default SQLite in the run directory)"
+    )
     p.add_argument("--backend", choices=["optuna", "ray"], default="optuna")
     p.add_argument("--address", help="Ray cluster address (ray backend), e.g. 127.0.0.1:6379 or auto")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves for each trial (ray backend)")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0,
-                   help="GPUs Ray reserves for each trial; fractions share a GPU (ray backend)")
+    p.add_argument(
+        "--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves for each trial (ray backend)"
+    )
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        default=0.0,
+        help="GPUs Ray reserves for each trial; fractions share a GPU (ray backend)",
+    )
     p.add_argument("--max-concurrent", type=int, help="trials running at once (ray backend)")
 
 
@@ -35,14 +51,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.backend == "ray":
         from scalesearch.search.ray_backend import run_ray
 
-        run_ray(exp, run_dir, address=args.address, trials=args.trials, source=args.file,
-                overrides=args.overrides, cpus_per_trial=args.cpus_per_trial,
-                gpus_per_trial=args.gpus_per_trial, max_concurrent=args.max_concurrent)
+        run_ray(
+            exp,
+            run_dir,
+            address=args.address,
+            trials=args.trials,
+            source=args.file,
+            overrides=args.overrides,
+            cpus_per_trial=args.cpus_per_trial,
+            gpus_per_trial=args.gpus_per_trial,
+            max_concurrent=args.max_concurrent,
+        )
     else:
         from scalesearch.search.optuna_backend import run_optuna
 
-        run_optuna(exp, run_dir, storage_url=args.storage, trials=args.trials, source=str(Path(args.file)),
-                   overrides=args.overrides)
+        run_optuna(
+            exp,
+            run_dir,
+            storage_url=args.storage,
+            trials=args.trials,
+            source=str(Path(args.file)),
+            overrides=args.overrides,
+        )
     return 0
 
 
@@ -68,16 +98,25 @@ def cmd_results(args: argparse.Namespace) -> int:
     if args.format == "csv":
         out("csv", rows, list(df.columns))
         return 0
-    print(f"run {meta['name']} ({meta['backend']}), family {meta['family']}, budget {meta['budget'] or '(none)'}; "
-          f"FLOPs: fvcore convention (1 multiply-add = 1 flop)")
+    print(
+        f"run {meta['name']} ({meta['backend']}), family {meta['family']}, budget {meta['budget'] or '(none)'}; "
+        f"FLOPs: fvcore convention (1 multiply-add = 1 flop)"
+    )
     shown = []
     for r in rows:
-        shown.append({
-            "stage": r["stage"], "#": r["number"], "state": r["state"], "values": compact(r["values"]),
-            "params": r["params"], "flops": r["flops"], "accuracy": r["accuracy"],
-            "verdict": r["verdict"] if not r["violations"] else f"{r['verdict']}: {r['violations']}",
-            "s": r["duration_s"],
-        })
+        shown.append(
+            {
+                "stage": r["stage"],
+                "#": r["number"],
+                "state": r["state"],
+                "values": compact(r["values"]),
+                "params": r["params"],
+                "flops": r["flops"],
+                "accuracy": r["accuracy"],
+                "verdict": r["verdict"] if not r["violations"] else f"{r['verdict']}: {r['violations']}",
+                "s": r["duration_s"],
+            }
+        )
     print(table(shown))
     summary = _summary(meta, df)
     if summary:

@@ -72,7 +72,9 @@ def _host_port(address: str, default_port: int | None) -> tuple[str, int]:
     return parts.hostname, port
 
 
-def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S, default_port: int | None = None) -> None:
+def check_reachable(
+    address: str, timeout: float = CONNECT_TIMEOUT_S, default_port: int | None = None
+) -> None:
     """Fail within ``timeout`` seconds, with a clear message, when nothing listens at ``address``."""
     host, port = _host_port(address, default_port)
     try:
@@ -82,15 +84,18 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S, default_po
         why = f"no answer within {timeout:g} s"
     except OSError as err:
         why = err.strerror or str(err)
-    raise ScalesearchError(f"cannot reach the Ray cluster at {address} ({host}:{port}: {why}); check the "
-                           "address, or start a cluster with `ray start --head`")
+    raise ScalesearchError(
+        f"cannot reach the Ray cluster at {address} ({host}:{port}: {why}); check the "
+        "address, or start a cluster with `ray start --head`"
+    )
 
 
 def dashboard_address(address: str | None) -> str:
     address = address or os.environ.get("RAY_API_SERVER_ADDRESS") or ""
     if not address:
-        raise UsageError("give the Ray job server address: --address http://HEAD:8265 "
-                         "(or set RAY_API_SERVER_ADDRESS)")
+        raise UsageError(
+            "give the Ray job server address: --address http://HEAD:8265 (or set RAY_API_SERVER_ADDRESS)"
+        )
     if "://" not in address:
         address = f"http://{address}"
     return address.rstrip("/")

@@ -42,9 +42,31 @@ from scalesearch.errors import ScalesearchError, UsageError
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 # never uploaded: version control, environments, run outputs, data sets, caches
 EXCLUDES = [
-    ".git", ".hg", ".venv", "/venv", "/env", "/runs", "/ray_results", "/outputs", "/data", "/datasets",
-    "**/__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".ipynb_checkpoints",
-    "*.egg-info", "/build", "/dist", "*.db", "*.tar", "*.tar.gz", "*.tgz", "*.zip", "node_modules",
+    ".git",
+    ".hg",
+    ".venv",
+    "/venv",
+    "/env",
+    "/runs",
+    "/ray_results",
+    "/outputs",
+    "/data",
+    "/datasets",
+    "**/__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    ".ipynb_checkpoints",
+    "*.egg-info",
+    "/build",
+    "/dist",
+    "*.db",
+    "*.tar",
+    "*.tar.gz",
+    "*.tgz",
+    "*.zip",
+    "node_modules",
 ]
 
 
@@ -63,7 +85,8 @@ def client(address: str | None) -> Any:
         first = str(err).strip().splitlines()[0]
         raise ScalesearchError(
             f"the Ray job server at {address} refused us ({first}); set RAY_AUTH_TOKEN or put the cluster's "
-            "token (`ray get-auth-token` on the head) in ~/.ray/auth_token") from None
+            "token (`ray get-auth-token` on the head) in ~/.ray/auth_token"
+        ) from None
     except (ConnectionError, RuntimeError, OSError) as err:
         raise ScalesearchError(f"cannot talk to the Ray job server at {address}: {err}") from None
 
@@ -104,15 +127,34 @@ def runtime_env(experiment_file: Path, staging: Path, out: Path | None) -> tuple
                 excludes.append("/" + out.resolve().relative_to(root).as_posix())
         env.update(working_dir=str(root), excludes=excludes, py_modules=[str(staging / package)])
     else:
-        env.update(py_modules=[str(package_dir("scalesearch")), str(package_dir("searchspaces")),
-                               str(staging / package)], excludes=["**/__pycache__", "*.pyc"])
+        env.update(
+            py_modules=[
+                str(package_dir("scalesearch")),
+                str(package_dir("searchspaces")),
+                str(staging / package),
+            ],
+            excludes=["**/__pycache__", "*.pyc"],
+        )
     return env, package
 
 
-def run_arguments(overrides: Sequence[str], trials: int | None, cpus_per_trial: float, gpus_per_trial: float,
-                  max_concurrent: int | None) -> list[str]:
-    args = ["--backend", "ray", "--address", "auto", "--cpus-per-trial", f"{cpus_per_trial:g}",
-            "--gpus-per-trial", f"{gpus_per_trial:g}"]
+def run_arguments(
+    overrides: Sequence[str],
+    trials: int | None,
+    cpus_per_trial: float,
+    gpus_per_trial: float,
+    max_concurrent: int | None,
+) -> list[str]:
+    args = [
+        "--backend",
+        "ray",
+        "--address",
+        "auto",
+        "--cpus-per-trial",
+        f"{cpus_per_trial:g}",
+        "--gpus-per-trial",
+        f"{gpus_per_trial:g}",
+    ]
     for item in overrides:
         args += ["--set", item]
     if trials is not None:
@@ -122,7 +164,9 @@ def run_arguments(overrides: Sequence[str], trials: int | None, cpus_per_trial: 
     return args
 
 
-def submit(file: str, address: str | None, name: str, run_args: list[str], out: Path | None = None) -> Submission:
+def submit(
+    file: str, address: str | None, name: str, run_args: list[str], out: Path | None = None
+) -> Submission:
     """Submit ``scalesearch run FILE`` as a Ray job; returns at once with the job's id."""
     path = Path(file)
     if not path.is_file():
@@ -132,17 +176,23 @@ def submit(file: str, address: str | None, name: str, run_args: list[str], out: 
     job_id = f"scalesearch-{slug}-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="scalesearch-submit-") as staging:
         env, package = runtime_env(path.resolve(), Path(staging), out)
-        entrypoint = shlex.join(["python", "-m", "scalesearch.cluster.remote", job_id, package, path.name, "--",
-                                 *run_args])
+        entrypoint = shlex.join(
+            ["python", "-m", "scalesearch.cluster.remote", job_id, package, path.name, "--", *run_args]
+        )
         quiet = logging.getLogger("ray._private.runtime_env")
         level = quiet.level
         quiet.setLevel(logging.ERROR)  # not one line per file uploaded
         try:
-            jobs.submit_job(entrypoint=entrypoint, submission_id=job_id, runtime_env=env,
-                            metadata={"scalesearch": name, "experiment_file": str(path)})
+            jobs.submit_job(
+                entrypoint=entrypoint,
+                submission_id=job_id,
+                runtime_env=env,
+                metadata={"scalesearch": name, "experiment_file": str(path)},
+            )
         except Exception as err:
-            raise ScalesearchError(f"the Ray job server at {dashboard_address(address)} did not take the job: "
-                                   f"{err}") from None
+            raise ScalesearchError(
+                f"the Ray job server at {dashboard_address(address)} did not take the job: {err}"
+            ) from None
         finally:
             quiet.setLevel(level)
     return Submission(job_id, dashboard_address(address), package)
@@ -176,8 +226,10 @@ def wait(jobs: Any, job_id: str, timeout_s: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         info = jobs.get_job_info(job_id)
-        if str(info.status.value if hasattr(info.status, "value") else info.status) in TERMINAL \
-                or time.monotonic() > deadline:
+        if (
+            str(info.status.value if hasattr(info.status, "value") else info.status) in TERMINAL
+            or time.monotonic() > deadline
+        ):
             return info
         time.sleep(0.5)
 

@@ -28,8 +28,10 @@ def remote_main(argv: Sequence[str]) -> int:
         rest = rest[1:]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.origin or not (Path(spec.origin).parent / filename).is_file():
-        print(f"scalesearch job: the experiment file {filename} ({package}) did not reach the cluster",
-              file=sys.stderr)
+        print(
+            f"scalesearch job: the experiment file {filename} ({package}) did not reach the cluster",
+            file=sys.stderr,
+        )
         return 2
     experiment_file = Path(spec.origin).parent / filename
     out = Path(tempfile.gettempdir()).resolve() / "scalesearch-jobs" / job_id

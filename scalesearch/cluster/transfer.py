@@ -27,8 +27,10 @@ _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 def check_job_id(job_id: str) -> str:
     """A job id names a directory under runs/: letters, digits, ``_ . -`` only, no path, no ``..``."""
     if not _JOB_ID.fullmatch(job_id) or ".." in job_id:
-        raise UsageError(f"a job id is letters, digits, '_', '.' and '-' (as `scalesearch submit` printed, "
-                         f"e.g. scalesearch-tiny-1a2b3c4d), but got {job_id!r}")
+        raise UsageError(
+            f"a job id is letters, digits, '_', '.' and '-' (as `scalesearch submit` printed, "
+            f"e.g. scalesearch-tiny-1a2b3c4d), but got {job_id!r}"
+        )
     return job_id
 
 
@@ -38,8 +40,9 @@ def check_new_run_dir(out: Path) -> Path:
         raise UsageError(f"--out {out} is a file; results go into a directory")
     held = [name for name in RUN_FILES if (out / name).exists()]
     if held:
-        raise UsageError(f"--out {out} already holds a run ({held[0]}); fetch into a new directory "
-                         "instead of replacing it")
+        raise UsageError(
+            f"--out {out} already holds a run ({held[0]}); fetch into a new directory instead of replacing it"
+        )
     return out
 
 
@@ -51,8 +54,9 @@ def _decompress(blob: bytes, limit: int) -> bytes | None:
     except zlib.error:
         return None
     if len(data) > limit or inflater.unconsumed_tail:
-        raise ScalesearchError(f"the job's results block decompresses to more than {limit // 2**20} MiB; "
-                               "refusing to unpack it")
+        raise ScalesearchError(
+            f"the job's results block decompresses to more than {limit // 2**20} MiB; refusing to unpack it"
+        )
     return data
 
 
@@ -67,7 +71,7 @@ def dump_results(run_dir: Path, stream: TextIO | None = None) -> None:
     blob = base64.b64encode(gzip.compress(json.dumps(files).encode())).decode()
     stream.write(BEGIN + "\n")
     for i in range(0, len(blob), 100):
-        stream.write(blob[i:i + 100] + "\n")
+        stream.write(blob[i : i + 100] + "\n")
     stream.write(END + "\n")
     stream.flush()
 
@@ -82,7 +86,7 @@ def extract_results(logs: str, limit: int = MAX_RESULTS_BYTES) -> dict[str, str]
     begin = logs.rfind(BEGIN, 0, end if end >= 0 else None)
     if begin < 0 or end < 0:
         return None
-    blob = "".join(logs[begin + len(BEGIN):end].split())
+    blob = "".join(logs[begin + len(BEGIN) : end].split())
     try:
         data = _decompress(base64.b64decode(blob, validate=True), limit)
         files = json.loads(data) if data is not None else None

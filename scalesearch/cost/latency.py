@@ -66,8 +66,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(model: nn.Module, resolution: int, spec: LatencySpec,
-            progress: Callable[[int, int, str], None] | None = None) -> Latency:
+def measure(
+    model: nn.Module,
+    resolution: int,
+    spec: LatencySpec,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> Latency:
     """Warm up, then time ``spec.repeats`` forward passes (synchronising CUDA around each).
 
     ``progress(done, total, what)`` is called before each run (warm-up runs count first).
@@ -129,9 +133,11 @@ def emulated_dtype(device_name_: str, dtype: str, flags: set[str] | None = None)
     if flags and flags & set(_NATIVE_CPU_FLAGS[dtype]):
         return None
     wanted = "/".join(_NATIVE_CPU_FLAGS[dtype][:2])
-    return (f"this CPU has no native {dtype} ({wanted} not among its flags): {dtype} is emulated, the timing "
-            "can be many times slower than fp32 and says nothing about hardware with native support; "
-            "use --dtype fp32")
+    return (
+        f"this CPU has no native {dtype} ({wanted} not among its flags): {dtype} is emulated, the timing "
+        "can be many times slower than fp32 and says nothing about hardware with native support; "
+        "use --dtype fp32"
+    )
 
 
 def cache_dir() -> Path:
@@ -150,8 +156,16 @@ class LatencyCache:
 
     @staticmethod
     def key(family: str, point_key: str, resolution: int, spec: LatencySpec, device: str) -> str:
-        parts = [family, point_key, resolution, device, spec.batch_size, spec.dtype, spec.channels_last,
-                 torch.__version__]
+        parts = [
+            family,
+            point_key,
+            resolution,
+            device,
+            spec.batch_size,
+            spec.dtype,
+            spec.channels_last,
+            torch.__version__,
+        ]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
     def _load(self) -> dict[str, dict]:
@@ -170,7 +184,9 @@ class LatencyCache:
         entry = self._load().get(key)
         if entry is None:
             return None
-        return Latency(entry["median_ms"], entry["spread_ms"], entry["runs"], entry["device_name"], cached=True)
+        return Latency(
+            entry["median_ms"], entry["spread_ms"], entry["runs"], entry["device_name"], cached=True
+        )
 
     def put(self, key: str, latency: Latency) -> None:
         entry = {"key": key, **asdict(latency)}

@@ -107,26 +107,42 @@ def cost_of(
         check_buildable(family, point, "the fvcore trace")
         model = family.build(point)
         counts = count(model, resolution)
-        record = CostRecord(family.name, point, resolution, method, counts.params, counts.flops,
-                            counts.activations, unsupported=counts.unsupported)
+        record = CostRecord(
+            family.name,
+            point,
+            resolution,
+            method,
+            counts.params,
+            counts.flops,
+            counts.activations,
+            unsupported=counts.unsupported,
+        )
     else:
         analytic = family.complexity(point)
-        record = CostRecord(family.name, point, resolution, method, analytic.params, analytic.flops,
-                            analytic.activations)
+        record = CostRecord(
+            family.name, point, resolution, method, analytic.params, analytic.flops, analytic.activations
+        )
     if latency is not None:
         from scalesearch.cost.latency import device_name
 
         cache = cache or LatencyCache()
-        key = cache.key(family.name, point_key(point), resolution, latency,
-                        device_name(resolve_device(latency.device)))
+        key = cache.key(
+            family.name, point_key(point), resolution, latency, device_name(resolve_device(latency.device))
+        )
         measured = cache.get(key)
         if measured is None:
             if model is None:
                 check_buildable(family, point, "latency measurement", latency.batch_size)
-            measured = measure(model if model is not None else family.build(point), resolution, latency, progress)
+            measured = measure(
+                model if model is not None else family.build(point), resolution, latency, progress
+            )
             cache.put(key, measured)
         record.latency_ms = measured.median_ms
         record.latency_spread_ms = measured.spread_ms
-        record.latency = {**asdict(latency), "device_name": measured.device_name, "runs": measured.runs,
-                          "cached": measured.cached}
+        record.latency = {
+            **asdict(latency),
+            "device_name": measured.device_name,
+            "runs": measured.runs,
+            "cached": measured.cached,
+        }
     return record

@@ -165,8 +165,10 @@ def run_stage(
     study = optuna.create_study(
         storage=storage,
         study_name=study_name(exp, stage),
-        directions=[optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else optuna.study.StudyDirection.MINIMIZE
-                    for d in exp.objectives.values()],
+        directions=[
+            optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else optuna.study.StudyDirection.MINIMIZE
+            for d in exp.objectives.values()
+        ],
         sampler=sampler(stage, exp.seed),
         pruner=_pruner(exp),
         load_if_exists=True,

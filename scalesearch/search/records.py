@@ -89,7 +89,9 @@ class TrialRecord:
             family=data.get("family"),
             point=data.get("point"),
             costs={c: data.get(c) for c in COST_METRICS},
-            verdict=Verdict(verdict) if isinstance(verdict, str) and verdict in Verdict._value2member_map_ else verdict,
+            verdict=Verdict(verdict)
+            if isinstance(verdict, str) and verdict in Verdict._value2member_map_
+            else verdict,
             violations=list(data.get("violations") or []),
             metrics=dict(data.get("metrics") or {}),
             error=data.get("error"),

@@ -25,7 +25,9 @@ OPS = ("<=", ">=", "<", ">", "~")
 _SUFFIX = {"K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
 _BOUND = re.compile(r"^\s*(?P<metric>[A-Za-z_]+)\s*(?P<op><=|>=|<|>|~)\s*(?P<rhs>.*?)\s*$")
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?[KMGT]?"
-_REL = re.compile(rf"^(?:(?P<f1>{_NUMBER})\s*\*\s*)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\s*\*\s*(?P<f2>{_NUMBER}))?$")
+_REL = re.compile(
+    rf"^(?:(?P<f1>{_NUMBER})\s*\*\s*)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\s*\*\s*(?P<f2>{_NUMBER}))?$"
+)
 _TOL = re.compile(rf"^(?P<target>.+?)\s*(?:±|\+-|\+/-)\s*(?P<tol>{_NUMBER})\s*%$")
 
 Resolver = Callable[[str, str], float]
@@ -139,7 +141,9 @@ def _rhs_value(rhs: str, metric: str, text: str, resolve: Resolver) -> tuple[flo
     try:
         factor = parse_number(m["f1"] or m["f2"] or "1")
     except ValueError:
-        raise BudgetError(f"bound {text!r}: the factor must be a finite number, but got {m['f1'] or m['f2']}") from None
+        raise BudgetError(
+            f"bound {text!r}: the factor must be a finite number, but got {m['f1'] or m['f2']}"
+        ) from None
     try:
         base = resolve(m["name"], metric)
     except PointError as err:
@@ -162,16 +166,22 @@ def parse_bound(text: str, resolve: Resolver | None = None) -> Bound:
     if op == "~":
         t = _TOL.match(rhs)
         if not t:
-            raise BudgetError(f"bound {text!r}: '~' needs a tolerance, e.g. params~resnet50±2%, but got {rhs!r}")
+            raise BudgetError(
+                f"bound {text!r}: '~' needs a tolerance, e.g. params~resnet50±2%, but got {rhs!r}"
+            )
         try:
             rhs, tolerance = t["target"], parse_number(t["tol"]) / 100
         except ValueError:
-            raise BudgetError(f"bound {text!r}: the tolerance must be a finite number, but got {t['tol']}%") from None
+            raise BudgetError(
+                f"bound {text!r}: the tolerance must be a finite number, but got {t['tol']}%"
+            ) from None
         if tolerance < 0:
             raise BudgetError(f"bound {text!r}: the tolerance must be >= 0%, but got {t['tol']}%")
     value, reference = _rhs_value(rhs.strip(), metric, text, resolve)
     if value < 0:
-        raise BudgetError(f"bound {text!r}: a cost bound must be non-negative, but got {format_number(value)}")
+        raise BudgetError(
+            f"bound {text!r}: a cost bound must be non-negative, but got {format_number(value)}"
+        )
     return Bound(metric, op, value, text.strip().replace(" ", ""), tolerance, reference)
 
 

@@ -29,8 +29,15 @@ class Screened:
 
     def summary(self) -> dict[str, Any]:
         r = self.record
-        return {"point": r.point, "params": r.params, "flops": r.flops, "activations": r.activations,
-                "latency_ms": r.latency_ms, "feasible": self.feasible, "violations": list(self.violations)}
+        return {
+            "point": r.point,
+            "params": r.params,
+            "flops": r.flops,
+            "activations": r.activations,
+            "latency_ms": r.latency_ms,
+            "feasible": self.feasible,
+            "violations": list(self.violations),
+        }
 
 
 @dataclass
@@ -62,14 +69,21 @@ class ScreenResult:
             self.dearest = s
         if s.feasible:
             self.feasible += 1
-            if self.cheapest_feasible is None or cost < getattr(self.cheapest_feasible.record, self.sort_metric):
+            if self.cheapest_feasible is None or cost < getattr(
+                self.cheapest_feasible.record, self.sort_metric
+            ):
                 self.cheapest_feasible = s
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "family": self.family, "method": self.method, "budget": self.budget,
-            "screened": self.screened, "feasible": self.feasible, "seconds": round(self.seconds, 4),
-            "points_per_second": round(self.points_per_second, 1), "sort_metric": self.sort_metric,
+            "family": self.family,
+            "method": self.method,
+            "budget": self.budget,
+            "screened": self.screened,
+            "feasible": self.feasible,
+            "seconds": round(self.seconds, 4),
+            "points_per_second": round(self.points_per_second, 1),
+            "sort_metric": self.sort_metric,
             "cheapest": self.cheapest and self.cheapest.summary(),
             "dearest": self.dearest and self.dearest.summary(),
             "cheapest_feasible": self.cheapest_feasible and self.cheapest_feasible.summary(),
@@ -106,7 +120,9 @@ def screened_points(
     if samples < 1:
         raise PointError(f"--samples must be >= 1, but got samples={samples}")
     if "latency_ms" in budget.metrics:
-        raise BudgetError("screening counts params, flops and activations; a latency bound needs a measured run")
+        raise BudgetError(
+            "screening counts params, flops and activations; a latency bound needs a measured run"
+        )
     domains = dict(domains if domains is not None else family.space.search_domains(fixed))
     rng = random.Random(seed)
     for _ in range(samples):
@@ -180,7 +196,9 @@ def ensure_feasible(
         assessed.append(s)
     metric = _sort_metric(budget)
     best = min(assessed, key=lambda s: len(s.violations) * 1e30 + getattr(s.record, metric))
-    costs = ", ".join(f"{m}={format_number(getattr(best.record, m))}" for m in ("params", "flops", "activations"))
+    costs = ", ".join(
+        f"{m}={format_number(getattr(best.record, m))}" for m in ("params", "flops", "activations")
+    )
     raise BudgetError(
         f"no point of the {where or family.name + ' space'} can meet the budget {budget.text}: the cheapest of "
         f"{len(assessed)} points examined (domain corners included) has {costs} "
@@ -188,13 +206,21 @@ def ensure_feasible(
     )
 
 
-def _domain_points(family: Family, fixed: Mapping[str, Any] | None, domains: Mapping[str, Domain] | None,
-                   samples: int, seed: int, max_corners: int) -> list[Point]:
+def _domain_points(
+    family: Family,
+    fixed: Mapping[str, Any] | None,
+    domains: Mapping[str, Domain] | None,
+    samples: int,
+    seed: int,
+    max_corners: int,
+) -> list[Point]:
     """The corners of the search domains (valid ones) and ``samples`` random points."""
     domains = dict(domains if domains is not None else family.space.search_domains(fixed))
     names = list(domains)
     corners = []
-    for combo in itertools.islice(itertools.product(*(_corner_values(domains[n]) for n in names)), max_corners):
+    for combo in itertools.islice(
+        itertools.product(*(_corner_values(domains[n]) for n in names)), max_corners
+    ):
         values = {**dict(fixed or {}), **dict(zip(names, combo, strict=True))}
         if family.space.is_valid(values):
             corners.append(family.point(values))
@@ -222,9 +248,16 @@ class Solution:
         return (self.achieved - self.target) / self.target if self.target else math.inf
 
     def as_dict(self) -> dict[str, Any]:
-        return {"free": self.free, "value": self.value, "metric": self.metric, "target": _count(self.target),
-                "achieved": _count(self.achieved), "relative_error": round(self.relative_error, 6),
-                "point": self.point, "examined": self.examined}
+        return {
+            "free": self.free,
+            "value": self.value,
+            "metric": self.metric,
+            "target": _count(self.target),
+            "achieved": _count(self.achieved),
+            "relative_error": round(self.relative_error, 6),
+            "point": self.point,
+            "examined": self.examined,
+        }
 
 
 def _count(value: float) -> float | int:
@@ -291,8 +324,11 @@ def solve(
                 hi = mid
             if hi - lo <= (1e-9 * max(1.0, abs(hi)) if isinstance(domain, Float) else 0):
                 break
-        candidates = [v for v in {lo, hi, lo - 1, hi + 1} if domain.low <= v <= domain.high] \
-            if isinstance(domain, Int) else [lo, hi]
+        candidates = (
+            [v for v in {lo, hi, lo - 1, hi + 1} if domain.low <= v <= domain.high]
+            if isinstance(domain, Int)
+            else [lo, hi]
+        )
         scored = [(abs(c - target), v, c) for v in candidates if (c := cost(v)) is not None]
         examined += len(candidates)
         _, value, achieved = min(scored)

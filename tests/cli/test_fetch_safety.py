@@ -23,7 +23,10 @@ def _block(files: dict) -> str:
 def test_job_ids_that_are_paths_are_refused_before_anything_is_contacted(job_id, tmp_path: Path):
     out = run_main("jobs", "fetch", job_id, cwd=tmp_path)
     assert out.returncode == 2, out.stderr
-    assert any(s in out.stderr for s in ("job id", "JOB_ID", "-rf")) and len(out.stderr.strip().splitlines()) == 1
+    assert (
+        any(s in out.stderr for s in ("job id", "JOB_ID", "-rf"))
+        and len(out.stderr.strip().splitlines()) == 1
+    )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -46,8 +49,15 @@ def test_write_results_never_replaces_a_run(tmp_path: Path):
 def test_a_fetched_experiment_path_is_provenance_only(tmp_path: Path):
     evil = tmp_path / "evil.py"
     evil.write_text("raise SystemExit('executed')\n")
-    files = transfer.extract_results(_block({"run.json": json.dumps({"name": "r", "experiment_file": str(evil)}),
-                                             "trials.jsonl": "", "other": "x"}))
+    files = transfer.extract_results(
+        _block(
+            {
+                "run.json": json.dumps({"name": "r", "experiment_file": str(evil)}),
+                "trials.jsonl": "",
+                "other": "x",
+            }
+        )
+    )
     assert files is not None and set(files) == {"run.json", "trials.jsonl"}
     transfer.write_results(files, tmp_path / "run", None, "ray job j at http://h:8265")
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -56,10 +66,16 @@ def test_a_fetched_experiment_path_is_provenance_only(tmp_path: Path):
 
 
 def test_submit_keeps_the_local_file_it_sent(tmp_path: Path):
-    transfer.write_results({"run.json": json.dumps({"experiment_file": "/remote/x.py"})}, tmp_path / "r",
-                           "experiments/mine.py", "ray job j")
+    transfer.write_results(
+        {"run.json": json.dumps({"experiment_file": "/remote/x.py"})},
+        tmp_path / "r",
+        "experiments/mine.py",
+        "ray job j",
+    )
     meta = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert meta["experiment_file"] == "experiments/mine.py" and meta["remote_experiment_file"] == "/remote/x.py"
+    assert (
+        meta["experiment_file"] == "experiments/mine.py" and meta["remote_experiment_file"] == "/remote/x.py"
+    )
 
 
 def test_results_are_decompressed_with_a_size_limit():
@@ -69,7 +85,13 @@ def test_results_are_decompressed_with_a_size_limit():
     assert transfer.extract_results(logs)["trials.jsonl"] == "0" * 5_000_000
 
 
-@pytest.mark.parametrize("blob", ["!!!notbase64", base64.b64encode(b"not gzip").decode(),
-                                  base64.b64encode(gzip.compress(b"[1, 2]")).decode()])
+@pytest.mark.parametrize(
+    "blob",
+    [
+        "!!!notbase64",
+        base64.b64encode(b"not gzip").decode(),
+        base64.b64encode(gzip.compress(b"[1, 2]")).decode(),
+    ],
+)
 def test_damaged_results_blocks_are_ignored(blob: str):
     assert transfer.extract_results(f"{transfer.BEGIN}\n{blob}\n{transfer.END}\n") is None

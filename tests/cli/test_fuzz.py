@@ -94,9 +94,11 @@ POINT_CASES: list[tuple[list[str], str]] = [
     (["solve", "wrn", "--free", "depth"], "--match"),
 ]
 
-NUMBER_CASES = [(["cost", "wrn", f"depth={v}"], f"depth={v}") for v in BAD_NUMBERS] + [
-    (["screen", "wrn", "--samples", v], v) for v in BAD_NUMBERS if v not in ("-1",)
-] + [(["cost", "wrn", "--resolution", v], v) for v in BAD_NUMBERS if v not in ("-1",)]
+NUMBER_CASES = (
+    [(["cost", "wrn", f"depth={v}"], f"depth={v}") for v in BAD_NUMBERS]
+    + [(["screen", "wrn", "--samples", v], v) for v in BAD_NUMBERS if v not in ("-1",)]
+    + [(["cost", "wrn", "--resolution", v], v) for v in BAD_NUMBERS if v not in ("-1",)]
+)
 
 
 def _family_cases() -> list[tuple[list[str], str]]:
@@ -161,8 +163,9 @@ PATH_CASES: list[tuple[list[str], str, str | None]] = [
 ]
 
 ALL = [pytest.param(args, text, id=" ".join(args)[:80]) for args, text in POINT_CASES + NUMBER_CASES] + [
-    pytest.param(args, text, id=" ".join(args)[:80],
-                 marks=[pytest.mark.xfail(reason=why, strict=False)] if why else [])
+    pytest.param(
+        args, text, id=" ".join(args)[:80], marks=[pytest.mark.xfail(reason=why, strict=False)] if why else []
+    )
     for args, text, why in PATH_CASES
 ]
 
@@ -192,8 +195,9 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize(("args", "text"), ALL)
-def test_hostile_input_gets_one_line_and_exit_2(args: list[str], text: str, scratch: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_input_gets_one_line_and_exit_2(
+    args: list[str], text: str, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("RAY_API_SERVER_ADDRESS", raising=False)
     argv = [a.replace("{tmp}", str(scratch)) for a in args]
     before = _snapshot(scratch)

@@ -18,6 +18,8 @@ def test_bf16_on_a_cpu_without_native_bf16_is_flagged():
 
 def test_measure_reports_each_run():
     seen: list[tuple[int, int, str]] = []
-    measure(nn.Conv2d(3, 4, 3), 8, LatencySpec(warmup=2, repeats=3), lambda d, t, what: seen.append((d, t, what)))
+    measure(
+        nn.Conv2d(3, 4, 3), 8, LatencySpec(warmup=2, repeats=3), lambda d, t, what: seen.append((d, t, what))
+    )
     assert [d for d, _, _ in seen] == [0, 1, 2, 3, 4, 5] and {t for _, t, _ in seen} == {5}
     assert seen[0][2] == "warm-up runs" and seen[2][2] == "timed runs"

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 
-EXPERIMENT = '''
+EXPERIMENT = """
 from scalesearch.experiment import Evaluation, Experiment, SearchSpace
 from scalesearch.space import Int
 
@@ -49,13 +49,14 @@ experiment = Experiment(
     evaluation=Evaluation(dataset="digits", resolution=16, epochs={epochs}, batch_size=32,
                           max_batches_per_epoch={batches}),
 )
-'''
+"""
 # WRN-10 at 16 px: k=1 78K, k=2 304K, k=3 677K, k=4 1.2M parameters
 BUDGET = "params<=0.35M"
 
 
-def write_experiment(path: Path, name: str, high: int = 3, budget: str | None = BUDGET, epochs: int = 1,
-                     batches: int = 2) -> Path:
+def write_experiment(
+    path: Path, name: str, high: int = 3, budget: str | None = BUDGET, epochs: int = 1, batches: int = 2
+) -> Path:
     path.write_text(EXPERIMENT.format(name=name, high=high, budget=budget, epochs=epochs, batches=batches))
     return path
 
@@ -125,22 +126,47 @@ class Cluster:
     procs: list[subprocess.Popen] = field(default_factory=list)
 
     def start_node(self, head: bool, cpus: int, log: str) -> subprocess.Popen:
-        ports = ["--dashboard-agent-listen-port", str(free_port()), "--dashboard-agent-grpc-port",
-                 str(free_port()), "--runtime-env-agent-port", str(free_port()), "--metrics-export-port",
-                 str(free_port()), "--object-store-memory", str(100 * 1024 * 1024)]
+        ports = [
+            "--dashboard-agent-listen-port",
+            str(free_port()),
+            "--dashboard-agent-grpc-port",
+            str(free_port()),
+            "--runtime-env-agent-port",
+            str(free_port()),
+            "--metrics-export-port",
+            str(free_port()),
+            "--object-store-memory",
+            str(100 * 1024 * 1024),
+        ]
         if head:
             port = self.gcs.rsplit(":", 1)[1]
             dash = self.dashboard.rsplit(":", 1)[1]
-            args = ["--head", f"--port={port}", "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}",
-                    "--include-dashboard=true", "--ray-client-server-port", str(free_port()),
-                    f"--temp-dir={self.base / 'ray'}"]
+            args = [
+                "--head",
+                f"--port={port}",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={dash}",
+                "--include-dashboard=true",
+                "--ray-client-server-port",
+                str(free_port()),
+                f"--temp-dir={self.base / 'ray'}",
+            ]
         else:
             args = [f"--address={self.gcs}"]
-        cmd = [str(Path(PY).parent / "ray"), "start", *args, "--block", f"--num-cpus={cpus}",
-               "--node-ip-address=127.0.0.1", "--disable-usage-stats", *ports]
+        cmd = [
+            str(Path(PY).parent / "ray"),
+            "start",
+            *args,
+            "--block",
+            f"--num-cpus={cpus}",
+            "--node-ip-address=127.0.0.1",
+            "--disable-usage-stats",
+            *ports,
+        ]
         with open(self.base / log, "w") as out:
-            proc = subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = subprocess.Popen(
+                cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.procs.append(proc)
         return proc
 
@@ -165,8 +191,14 @@ class Cluster:
             time.sleep(0.5)
 
     def cli(self, *args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([PY, "-m", "scalesearch.cli", *args], cwd=self.base, env=env or self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [PY, "-m", "scalesearch.cli", *args],
+            cwd=self.base,
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -176,9 +208,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     (base / "auth_token").write_text(token)
     (base / "tmp").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(base / "auth_token"), TMPDIR=str(base / "tmp"),
-               PATH=f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONUNBUFFERED="1",
-               RAY_USAGE_STATS_ENABLED="0")
+    env.update(
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=str(base / "auth_token"),
+        TMPDIR=str(base / "tmp"),
+        PATH=f"{Path(PY).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",
+        RAY_USAGE_STATS_ENABLED="0",
+    )
     c = Cluster(base, env, f"127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}", token)
     try:
         c.start_node(head=True, cpus=2, log="head.log")
@@ -201,7 +238,9 @@ def records(run_dir: Path) -> list[dict]:
 def record_keys() -> set[str]:
     import optuna
 
-    t = optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=1.0, params={}, distributions={})
+    t = optuna.trial.create_trial(
+        state=optuna.trial.TrialState.COMPLETE, value=1.0, params={}, distributions={}
+    )
     return set(record_from_optuna(t, ["accuracy"], "search"))
 
 
@@ -228,22 +267,34 @@ def test_unreachable_address_fails_within_seconds(tmp_path):
     exp = write_experiment(tmp_path / "tiny.py", "unreachable")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     port = free_port()
-    for args in (["run", str(exp), "--backend", "ray", "--address", f"127.0.0.1:{port}"],
-                 ["submit", str(exp), "--address", f"http://127.0.0.1:{port}"],
-                 ["jobs", "status", "x", "--address", f"127.0.0.1:{port}"]):
+    for args in (
+        ["run", str(exp), "--backend", "ray", "--address", f"127.0.0.1:{port}"],
+        ["submit", str(exp), "--address", f"http://127.0.0.1:{port}"],
+        ["jobs", "status", "x", "--address", f"127.0.0.1:{port}"],
+    ):
         start = time.monotonic()
-        out = subprocess.run([PY, "-m", "scalesearch.cli", *args], cwd=tmp_path, env=env, capture_output=True,
-                             text=True, timeout=60)
+        out = subprocess.run(
+            [PY, "-m", "scalesearch.cli", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 2, out.stderr
         assert "cannot reach the Ray cluster" in out.stderr and "Traceback" not in out.stderr
         assert time.monotonic() - start < 20
 
 
 def test_budget_filter_records_rejected_points_and_never_repeats(tmp_path):
-    exp = Experiment(name="filter", space=SearchSpace(family="wrn", search={"widen_factor": Int(1, 4)},
-                                                      fixed={"depth": 10}),
-                     strategy="grid", budget=BUDGET, pruner="none",
-                     evaluation=Evaluation(dataset="digits", resolution=16, epochs=1))
+    exp = Experiment(
+        name="filter",
+        space=SearchSpace(family="wrn", search={"widen_factor": Int(1, 4)}, fixed={"depth": 10}),
+        strategy="grid",
+        budget=BUDGET,
+        pruner="none",
+        evaluation=Evaluation(dataset="digits", resolution=16, epochs=1),
+    )
     stage = exp.all_stages()[0]
     ctx = rr.StageRun(exp, "search", stage.space, parse_budget(exp.budget), str(tmp_path), total=4)
     searcher = ts.make_searcher(ctx, stage, seed=0)
@@ -252,13 +303,18 @@ def test_budget_filter_records_rejected_points_and_never_repeats(tmp_path):
     assert (second["widen_factor"], second[rr.NUMBER_KEY]) == (2, 1)
     assert searcher.suggest("c") == Searcher.FINISHED  # k=3 and k=4 are over budget
     recs = records(tmp_path)
-    assert [(r["number"], r["state"], r["verdict"]) for r in recs] == [(2, "PRUNED", "over budget"),
-                                                                      (3, "PRUNED", "over budget")]
+    assert [(r["number"], r["state"], r["verdict"]) for r in recs] == [
+        (2, "PRUNED", "over budget"),
+        (3, "PRUNED", "over budget"),
+    ]
     assert all(set(r) == record_keys() for r in recs)
     # a restarted driver re-suggesting recorded numbers skips them instead of writing them twice
     rr.Records._open.clear()
-    again = ts.make_searcher(rr.StageRun(exp, "search", stage.space, parse_budget(exp.budget), str(tmp_path),
-                                         total=4), stage, seed=0)
+    again = ts.make_searcher(
+        rr.StageRun(exp, "search", stage.space, parse_budget(exp.budget), str(tmp_path), total=4),
+        stage,
+        seed=0,
+    )
     assert [again.suggest(x)[rr.NUMBER_KEY] for x in "de"] == [0, 1]
     assert again.suggest("f") == Searcher.FINISHED and len(records(tmp_path)) == 2
     # a FAIL (a trial Tune gave up on) is replaced once a resumed run finishes it; nothing else is
@@ -267,8 +323,11 @@ def test_budget_filter_records_rejected_points_and_never_repeats(tmp_path):
     assert store.write(fail) and not store.write(fail)
     assert store.write({**fail, "state": "COMPLETE", "error": None})
     assert not store.write({**fail, "state": "COMPLETE"})
-    assert sorted((r["number"], r["state"]) for r in records(tmp_path)) == [(0, "COMPLETE"), (2, "PRUNED"),
-                                                                            (3, "PRUNED")]
+    assert sorted((r["number"], r["state"]) for r in records(tmp_path)) == [
+        (0, "COMPLETE"),
+        (2, "PRUNED"),
+        (3, "PRUNED"),
+    ]
 
 
 def test_results_block_survives_the_log(tmp_path):
@@ -281,8 +340,10 @@ def test_results_block_survives_the_log(tmp_path):
     transfer.dump_results(tmp_path, buf)
     buf.write("done\n")
     logs = buf.getvalue()
-    assert transfer.extract_results(logs) == {"run.json": '{"name": "x", "backend": "ray"}',
-                                          "trials.jsonl": '{"number": 0}\n'}
+    assert transfer.extract_results(logs) == {
+        "run.json": '{"name": "x", "backend": "ray"}',
+        "trials.jsonl": '{"number": 0}\n',
+    }
     assert list(transfer.without_results(logs.splitlines())) == ["training...", "done"]
     assert transfer.extract_results("no block here") is None
 
@@ -290,7 +351,9 @@ def test_results_block_survives_the_log(tmp_path):
 # --------------------------------------------------------------------------- tests on the cluster
 
 
-TWO_STAGES = EXPERIMENT.split("experiment = ")[0] + '''
+TWO_STAGES = (
+    EXPERIMENT.split("experiment = ")[0]
+    + """
 from scalesearch.experiment import Stage
 from scalesearch.space import Choice
 
@@ -310,14 +373,26 @@ experiment = Experiment(
     pruner="none",
     evaluation=Evaluation(dataset="digits", resolution=16, epochs=1, batch_size=32, max_batches_per_epoch=2),
 )
-'''
+"""
+)
 
 
 def test_run_on_cluster_records_every_trial_and_resumes(cluster, tmp_path):
     exp = tmp_path / "two.py"
     exp.write_text(TWO_STAGES)
     out = tmp_path / "run"
-    args = ["run", str(exp), "--backend", "ray", "--address", cluster.gcs, "--out", str(out), "--max-concurrent", "2"]
+    args = [
+        "run",
+        str(exp),
+        "--backend",
+        "ray",
+        "--address",
+        cluster.gcs,
+        "--out",
+        str(out),
+        "--max-concurrent",
+        "2",
+    ]
     done = cluster.cli(*args)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "PRUNED before launch" in done.stderr
@@ -327,7 +402,9 @@ def test_run_on_cluster_records_every_trial_and_resumes(cluster, tmp_path):
     assert len(recs) == 5 and sorted(r["number"] for r in second) == [0, 1]
     check_tiny_results(cluster, out, first, total=5)
     best = max((r for r in first if r["state"] == "COMPLETE"), key=lambda r: r["metrics"]["accuracy"])
-    assert {r["point"]["widen_factor"] for r in second} == {best["values"]["widen_factor"]}  # fixed from stage 1
+    assert {r["point"]["widen_factor"] for r in second} == {
+        best["values"]["widen_factor"]
+    }  # fixed from stage 1
     assert {r["point"]["depth"] for r in second} == {10, 16}
     again = cluster.cli(*args)  # re-running a finished run repeats nothing
     assert again.returncode == 0, again.stderr[-3000:]
@@ -364,16 +441,35 @@ def test_job_server_refuses_a_client_without_the_token(cluster, tmp_path):
 
 def test_gpus_on_a_gpu_less_cluster_fail_clearly(cluster, tmp_path):
     exp = write_experiment(tmp_path / "tiny.py", "tiny_gpu")
-    out = cluster.cli("run", str(exp), "--backend", "ray", "--address", cluster.gcs, "--out", str(tmp_path / "r"),
-                      "--gpus-per-trial", "1", timeout=90)
+    out = cluster.cli(
+        "run",
+        str(exp),
+        "--backend",
+        "ray",
+        "--address",
+        cluster.gcs,
+        "--out",
+        str(tmp_path / "r"),
+        "--gpus-per-trial",
+        "1",
+        timeout=90,
+    )
     assert out.returncode == 2, out.stderr[-3000:]
     assert "--gpus-per-trial 1" in out.stderr and "has no GPUs" in out.stderr
 
 
 def test_a_failing_job_reports_the_failure_and_its_log_tail(cluster, tmp_path):
     exp = write_experiment(tmp_path / "tiny.py", "tiny_fails")
-    out = cluster.cli("submit", str(exp), "--address", cluster.dashboard, "--out", str(tmp_path / "f"),
-                      "--set", "budget=params<=1000")  # no point can meet it: the run fails on the cluster
+    out = cluster.cli(
+        "submit",
+        str(exp),
+        "--address",
+        cluster.dashboard,
+        "--out",
+        str(tmp_path / "f"),
+        "--set",
+        "budget=params<=1000",
+    )  # no point can meet it: the run fails on the cluster
     assert out.returncode == 1, out.stderr[-3000:]
     assert "FAILED" in out.stderr and "last lines of the job's log" in out.stderr
     assert "no point of the search space can meet the budget" in out.stderr.split("last lines")[1]
@@ -382,11 +478,25 @@ def test_a_failing_job_reports_the_failure_and_its_log_tail(cluster, tmp_path):
 def test_killed_driver_resumes_without_losing_or_repeating(cluster, tmp_path):
     exp = write_experiment(tmp_path / "slow.py", "slow_resume", high=4, budget=None, epochs=2, batches=12)
     out = tmp_path / "run"
-    args = [PY, "-m", "scalesearch.cli", "run", str(exp), "--backend", "ray", "--address", cluster.gcs,
-            "--out", str(out), "--max-concurrent", "2"]
+    args = [
+        PY,
+        "-m",
+        "scalesearch.cli",
+        "run",
+        str(exp),
+        "--backend",
+        "ray",
+        "--address",
+        cluster.gcs,
+        "--out",
+        str(out),
+        "--max-concurrent",
+        "2",
+    ]
     with open(tmp_path / "first.log", "w") as log:
-        driver = subprocess.Popen(args, cwd=tmp_path, env=cluster.env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        driver = subprocess.Popen(
+            args, cwd=tmp_path, env=cluster.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             deadline = time.monotonic() + 120
             while not ((out / "trials.jsonl").exists() and records(out)):
@@ -409,10 +519,28 @@ def test_worker_node_killed_mid_run_trials_are_retried_elsewhere(cluster, tmp_pa
     exp = write_experiment(tmp_path / "slow.py", "slow_fault", high=4, budget=None, epochs=2, batches=15)
     out = tmp_path / "run"
     with open(tmp_path / "driver.log", "w") as log:
-        driver = subprocess.Popen([PY, "-m", "scalesearch.cli", "run", str(exp), "--backend", "ray", "--address",
-                                   cluster.gcs, "--out", str(out), "--max-concurrent", "4"],
-                                  cwd=tmp_path, env=cluster.env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        driver = subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "scalesearch.cli",
+                "run",
+                str(exp),
+                "--backend",
+                "ray",
+                "--address",
+                cluster.gcs,
+                "--out",
+                str(out),
+                "--max-concurrent",
+                "4",
+            ],
+            cwd=tmp_path,
+            env=cluster.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + 120
             while not any("ImplicitFunc.train" in cmdline(p) for p in descendants(node.pid)):

@@ -77,9 +77,15 @@ def test_choices_come_back_as_the_original_objects():
 
 def test_grid_points_are_the_constrained_grid():
     space = SearchSpace(
-        family="wrn", search={"widen_factor": Int(1, 8), "depth": Choice((10, 16, 22))},
-        constraints=(Constraint("widen_factor * depth <= 60", ("widen_factor", "depth"),
-                                lambda v: v["widen_factor"] * v["depth"] <= 60),),
+        family="wrn",
+        search={"widen_factor": Int(1, 8), "depth": Choice((10, 16, 22))},
+        constraints=(
+            Constraint(
+                "widen_factor * depth <= 60",
+                ("widen_factor", "depth"),
+                lambda v: v["widen_factor"] * v["depth"] <= 60,
+            ),
+        ),
     )
     assert tune_space.grid_points(space) == space.grid()
     assert len(space.grid()) < 8 * 3
@@ -87,8 +93,14 @@ def test_grid_points_are_the_constrained_grid():
 
 
 def test_whole_space_round_trip_and_tune_resolves_it():
-    space = SearchSpace(family="wrn", search={"widen_factor": Int(1, 12, step=2), "depth": Choice((10, 16)),
-                                              "dropout": Float(0.0, 0.3, step=0.1)})
+    space = SearchSpace(
+        family="wrn",
+        search={
+            "widen_factor": Int(1, 12, step=2),
+            "depth": Choice((10, 16)),
+            "dropout": Float(0.0, 0.3, step=0.1),
+        },
+    )
     param_space = tune_space.to_tune(space)
     domains, whens = tune_space.from_tune(param_space)
     assert domains == dict(space.search) and whens == {}
@@ -98,9 +110,15 @@ def test_whole_space_round_trip_and_tune_resolves_it():
 
 
 def densenet_space(**fixed) -> SearchSpace:
-    return SearchSpace(family="densenet", fixed=fixed,
-                       search={"form": Choice(("imagenet", "cifar")), "depth": Int(40, 100, step=6),
-                               "growth_rate": Int(8, 32, step=4)})
+    return SearchSpace(
+        family="densenet",
+        fixed=fixed,
+        search={
+            "form": Choice(("imagenet", "cifar")),
+            "depth": Int(40, 100, step=6),
+            "growth_rate": Int(8, 32, step=4),
+        },
+    )
 
 
 def test_conditional_parameter_is_drawn_only_when_active():
@@ -124,8 +142,11 @@ def test_conditional_parameter_is_drawn_only_when_active():
 
 
 def test_conditions_see_fixed_values():
-    space = SearchSpace(family="densenet", fixed={"form": "imagenet"},
-                        search={"depth": Int(40, 100, step=6), "growth_rate": Int(8, 32, step=4)})
+    space = SearchSpace(
+        family="densenet",
+        fixed={"form": "imagenet"},
+        search={"depth": Int(40, 100, step=6), "growth_rate": Int(8, 32, step=4)},
+    )
     assert not tune_space.is_active(space, "depth", {})
     config = tune_space.sample(tune_space.to_tune(space), np.random.default_rng(5))
     assert config["depth"] is None and "depth" not in tune_space.to_values(space, config)

@@ -209,8 +209,11 @@ def test_cifar_from_a_url_is_fetched_once_per_machine(
     monkeypatch.setenv("SCALESEARCH_DATA_DIR", str(cache))
     # the written archive stands in for the real one: the check is against the official md5
     real = data_module._CIFAR["cifar10"]
-    monkeypatch.setitem(data_module._CIFAR, "cifar10",
-                        dataclasses.replace(real, md5=hashlib.md5(archive.read_bytes()).hexdigest()))
+    monkeypatch.setitem(
+        data_module._CIFAR,
+        "cifar10",
+        dataclasses.replace(real, md5=hashlib.md5(archive.read_bytes()).hexdigest()),
+    )
     local = load_dataset("cifar10", root=archive, download=False)
     for root in (f"{url}/mirror", f"{url}/mirror/{archive.name}", archive.as_uri()):
         data = load_dataset("cifar10", root=root, download=False)
