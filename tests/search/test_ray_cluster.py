@@ -226,7 +226,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         for p in reversed(c.procs):
             kill_started(p, signal.SIGTERM, wait=0)
-        time.sleep(2)
+        deadline = time.monotonic() + 10  # a graceful stop first, then SIGKILL for what is left
+        for p in reversed(c.procs):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
         for p in reversed(c.procs):
             kill_started(p, signal.SIGKILL)
 
@@ -272,18 +275,16 @@ def test_unreachable_address_fails_within_seconds(tmp_path):
         ["submit", str(exp), "--address", f"http://127.0.0.1:{port}"],
         ["jobs", "status", "x", "--address", f"127.0.0.1:{port}"],
     ):
-        start = time.monotonic()
         out = subprocess.run(
             [PY, "-m", "scalesearch.cli", *args],
             cwd=tmp_path,
             env=env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=20,  # the deadline: within seconds, not Ray's minute-long retries
         )
         assert out.returncode == 2, out.stderr
         assert "cannot reach the Ray cluster" in out.stderr and "Traceback" not in out.stderr
-        assert time.monotonic() - start < 20
 
 
 def test_budget_filter_records_rejected_points_and_never_repeats(tmp_path):
@@ -547,7 +548,6 @@ def test_worker_node_killed_mid_run_trials_are_retried_elsewhere(cluster, tmp_pa
                 assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
                 assert time.monotonic() < deadline, "no trial ever ran on the extra node"
                 time.sleep(0.3)
-            time.sleep(1.0)
             kill_started(node)  # the whole node dies with its trial
             driver.wait(timeout=240)
         finally:
