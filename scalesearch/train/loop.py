@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +63,72 @@ def train_and_evaluate(
     Raises :class:`TrialFailed` when the loss becomes nan/inf or CUDA runs out of memory.
     """
     _check_args(epochs, batch_size, lr, optimizer, weight_decay, label_smoothing, max_batches_per_epoch)
+    run = _setup(
+        model, data, epochs, batch_size, lr, optimizer, weight_decay, label_smoothing, device, seed,
+        max_batches_per_epoch, amp,
+    )  # fmt: skip
+    train_seconds, metrics = 0.0, {}
+    for epoch in range(1, epochs + 1):
+        seconds, train_loss, accuracy, val_loss = _epoch(run, epoch)
+        train_seconds += seconds
+        if not math.isfinite(val_loss):
+            raise TrialFailed(f"validation loss became {val_loss} at epoch {epoch}")
+        metrics = {
+            "accuracy": accuracy,
+            "val_loss": val_loss,
+            "train_loss": train_loss,
+            "lr": run.opt.param_groups[0]["lr"],
+            "train_seconds": train_seconds,
+        }
+        if on_epoch is not None:
+            on_epoch(epoch, dict(metrics))
+    return {
+        "accuracy": metrics["accuracy"],
+        "val_loss": metrics["val_loss"],
+        "train_loss": metrics["train_loss"],
+        "train_seconds": train_seconds,
+        "epochs": epochs,
+    }
+
+
+# --------------------------------------------------------------------------- steps
+
+
+@dataclass
+class _Run:
+    """What every epoch of one training run needs: model, splits, optimiser, schedule, device."""
+
+    model: nn.Module
+    train_set: Dataset
+    val_set: Dataset
+    num_classes: int
+    batch_size: int
+    steps: int
+    label_smoothing: float
+    opt: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LambdaLR
+    shuffle: torch.Generator
+    device: torch.device
+    memory_format: torch.memory_format
+    autocast: Callable[[], AbstractContextManager]
+    check_every: int
+
+
+def _setup(
+    model: nn.Module,
+    data: Data,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    optimizer: str,
+    weight_decay: float | None,
+    label_smoothing: float,
+    device: str,
+    seed: int,
+    max_batches: int | None,
+    amp: bool,
+) -> _Run:
+    """Seed, move the model and splits to the device, build the optimiser and cosine schedule."""
     dev = resolve_device(device)
     torch.manual_seed(seed)
     shuffle = torch.Generator().manual_seed(seed)
@@ -75,7 +142,7 @@ def train_and_evaluate(
 
     model.to(dev, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stubs omit it
     train_set, val_set = _on_device(data.train, dev), _on_device(data.val, dev)
-    steps = _steps_per_epoch(len(train_set), batch_size, max_batches_per_epoch)  # type: ignore[arg-type]
+    steps = _steps_per_epoch(len(train_set), batch_size, max_batches)  # type: ignore[arg-type]
     opt = _optimizer(
         model, optimizer, lr, DEFAULT_WEIGHT_DECAY[optimizer] if weight_decay is None else weight_decay
     )
@@ -85,63 +152,59 @@ def train_and_evaluate(
     )
     # Checking the loss forces a host sync; on CUDA do it every few steps, then find the culprit.
     check_every = 25 if cuda else 1
+    return _Run(
+        model, train_set, val_set, data.num_classes, batch_size, steps, label_smoothing, opt, schedule,
+        shuffle, dev, memory_format, autocast, check_every,
+    )  # fmt: skip
 
-    train_seconds, train_loss, metrics = 0.0, math.nan, {}
-    for epoch in range(1, epochs + 1):
-        out_of_memory = False
-        try:
-            model.train()
-            if cuda:
-                torch.cuda.synchronize(dev)
-            start = time.perf_counter()
-            losses: list[Tensor] = []
-            checked = 0
-            for x, y in _batches(train_set, batch_size, steps, shuffle, dev):
-                with autocast():
-                    logits = model(_layout(x, memory_format))
-                if epoch == 1 and not losses:
-                    _check_logits(logits, data.num_classes)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                schedule.step()
-                losses.append(loss.detach())
-                if len(losses) - checked >= check_every:
-                    _check_finite(losses, checked, epoch)
-                    checked = len(losses)
+
+def _epoch(run: _Run, epoch: int) -> tuple[float, float, float, float]:
+    """Train one epoch, then evaluate: train seconds, train loss, accuracy and validation loss.
+
+    CUDA running out of memory fails the trial (after freeing what the run holds).
+    """
+    try:
+        seconds, train_loss = _train_epoch(run, epoch)
+        accuracy, val_loss = _evaluate(
+            run.model, run.val_set, max(run.batch_size, 256), run.device, run.memory_format, run.autocast
+        )
+        return seconds, train_loss, accuracy, val_loss
+    except torch.cuda.OutOfMemoryError:
+        pass  # raised below, outside the handler, so the traceback's tensors can be freed
+    _free(run.model, run.opt, run.device)
+    raise TrialFailed(
+        f"CUDA ran out of memory at epoch {epoch} with batch_size={run.batch_size} on {run.device}; "
+        "use a smaller batch_size, resolution or model"
+    )
+
+
+def _train_epoch(run: _Run, epoch: int) -> tuple[float, float]:
+    """One epoch of training steps: its seconds (steps only) and mean loss."""
+    model, cuda = run.model, run.device.type == "cuda"
+    model.train()
+    if cuda:
+        torch.cuda.synchronize(run.device)
+    start = time.perf_counter()
+    losses: list[Tensor] = []
+    checked = 0
+    for x, y in _batches(run.train_set, run.batch_size, run.steps, run.shuffle, run.device):
+        with run.autocast():
+            logits = model(_layout(x, run.memory_format))
+        if epoch == 1 and not losses:
+            _check_logits(logits, run.num_classes)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=run.label_smoothing)
+        run.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        run.opt.step()
+        run.schedule.step()
+        losses.append(loss.detach())
+        if len(losses) - checked >= run.check_every:
             _check_finite(losses, checked, epoch)
-            if cuda:
-                torch.cuda.synchronize(dev)
-            train_seconds += time.perf_counter() - start
-            train_loss = torch.stack(losses).mean().item()
-            accuracy, val_loss = _evaluate(model, val_set, max(batch_size, 256), dev, memory_format, autocast)
-        except torch.cuda.OutOfMemoryError:
-            out_of_memory = True
-        if out_of_memory:  # raised outside the handler so the traceback's tensors can be freed
-            _free(model, opt, dev)
-            raise TrialFailed(
-                f"CUDA ran out of memory at epoch {epoch} with batch_size={batch_size} on {dev}; "
-                "use a smaller batch_size, resolution or model"
-            )
-        if not math.isfinite(val_loss):
-            raise TrialFailed(f"validation loss became {val_loss} at epoch {epoch}")
-        metrics = {
-            "accuracy": accuracy,
-            "val_loss": val_loss,
-            "train_loss": train_loss,
-            "lr": opt.param_groups[0]["lr"],
-            "train_seconds": train_seconds,
-        }
-        if on_epoch is not None:
-            on_epoch(epoch, dict(metrics))
-    return {
-        "accuracy": metrics["accuracy"],
-        "val_loss": metrics["val_loss"],
-        "train_loss": metrics["train_loss"],
-        "train_seconds": train_seconds,
-        "epochs": epochs,
-    }
+            checked = len(losses)
+    _check_finite(losses, checked, epoch)
+    if cuda:
+        torch.cuda.synchronize(run.device)
+    return time.perf_counter() - start, torch.stack(losses).mean().item()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -20,9 +20,8 @@ import pytest
 import torch
 
 from scalesearch.errors import ScalesearchError
-from scalesearch.train import Data, ImageTensors, load_dataset
-from scalesearch.train import data as data_module
-from scalesearch.train.data import stratified_split
+from scalesearch.train import Data, ImageTensors, cifar, load_dataset
+from scalesearch.train.tensors import stratified_split
 
 PER_BATCH = 20
 
@@ -208,9 +207,9 @@ def test_cifar_from_a_url_is_fetched_once_per_machine(
     cache = tmp_path / "cache"
     monkeypatch.setenv("SCALESEARCH_DATA_DIR", str(cache))
     # the written archive stands in for the real one: the check is against the official md5
-    real = data_module._CIFAR["cifar10"]
+    real = cifar.CIFAR["cifar10"]
     monkeypatch.setitem(
-        data_module._CIFAR,
+        cifar.CIFAR,
         "cifar10",
         dataclasses.replace(real, md5=hashlib.md5(archive.read_bytes()).hexdigest()),
     )
@@ -221,7 +220,7 @@ def test_cifar_from_a_url_is_fetched_once_per_machine(
     assert asked == [f"/mirror/{archive.name}"]  # fetched once, then read from the cache
     assert [p.name for p in cache.iterdir()] == [archive.name]
 
-    monkeypatch.setitem(data_module._CIFAR, "cifar10", real)
+    monkeypatch.setitem(cifar.CIFAR, "cifar10", real)
     (cache / archive.name).unlink()
     with pytest.raises(ScalesearchError, match="must serve the standard cifar-10-python.tar.gz") as err:
         load_dataset("cifar10", root=f"{url}/mirror")
