@@ -108,6 +108,10 @@ class Family:
         """Validate and complete a point of this family."""
         return self.space.complete({**dict(values or {}), **kwargs})
 
+    def input_channels(self, values: Mapping[str, Any]) -> int:
+        """Channels of the input image: the point's ``in_channels`` where the family has one, else 3."""
+        return int(values.get("in_channels", 3))
+
     def build(self, values: Mapping[str, Any]) -> nn.Module:
         return self.build_fn(self.point(values))
 

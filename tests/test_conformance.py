@@ -47,7 +47,7 @@ def check_analytic_equals_fvcore(fam: Family, n: int) -> None:
     rng = random.Random(f"equality-{fam.name}")
     for _ in range(n):
         point = fam.small_point(rng)
-        exact = count(fam.build(point), point["resolution"])
+        exact = count(fam.build(point), point["resolution"], fam.input_channels(point))
         fast = fam.complexity(point)
         assert (fast.params, fast.flops, fast.activations) == (
             exact.params,
@@ -62,7 +62,7 @@ def check_random_points_run(fam: Family, n: int = 3) -> None:
         point = fam.small_point(rng)
         model = fam.build(point).eval()
         with torch.no_grad():
-            out = model(torch.randn(2, 3, point["resolution"], point["resolution"]))
+            out = model(torch.randn(2, fam.input_channels(point), point["resolution"], point["resolution"]))
         assert out.shape == (2, point["num_classes"])
 
 
@@ -71,7 +71,8 @@ def check_default_point_forward(fam: Family) -> None:
     assert isinstance(resolution, Int), f"{fam.name}: resolution must be an Int domain"
     point = fam.point(resolution=max(32, resolution.low), num_classes=7)
     with torch.no_grad():
-        out = fam.build(point).eval()(torch.randn(2, 3, point["resolution"], point["resolution"]))
+        size = point["resolution"]
+        out = fam.build(point).eval()(torch.randn(2, fam.input_channels(point), size, size))
     assert out.shape == (2, 7)
 
 

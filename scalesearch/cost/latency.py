@@ -71,6 +71,7 @@ def measure(
     resolution: int,
     spec: LatencySpec,
     progress: Callable[[int, int, str], None] | None = None,
+    channels: int = 3,
 ) -> Latency:
     """Warm up, then time ``spec.repeats`` forward passes (synchronising CUDA around each).
 
@@ -81,7 +82,7 @@ def measure(
     device = resolve_device(spec.device)
     dtype = DTYPES[spec.dtype]
     model = model.eval().to(device=device, dtype=dtype)
-    x = torch.randn(spec.batch_size, 3, resolution, resolution, device=device, dtype=dtype)
+    x = torch.randn(spec.batch_size, channels, resolution, resolution, device=device, dtype=dtype)
     if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
         x = x.contiguous(memory_format=torch.channels_last)

@@ -106,7 +106,7 @@ def cost_of(
 
         check_buildable(family, point, "the fvcore trace")
         model = family.build(point)
-        counts = count(model, resolution)
+        counts = count(model, resolution, family.input_channels(point))
         record = CostRecord(
             family.name,
             point,
@@ -134,7 +134,11 @@ def cost_of(
             if model is None:
                 check_buildable(family, point, "latency measurement", latency.batch_size)
             measured = measure(
-                model if model is not None else family.build(point), resolution, latency, progress
+                model if model is not None else family.build(point),
+                resolution,
+                latency,
+                progress,
+                channels=family.input_channels(point),
             )
             cache.put(key, measured)
         record.latency_ms = measured.median_ms
