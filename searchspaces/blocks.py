@@ -72,6 +72,23 @@ class ConvNormAct(nn.Sequential):
         return size
 
 
+class BatchNormAct2d(nn.BatchNorm2d):
+    """Batch norm then an activation in one module, laid out as timm's ``BatchNormAct2d``.
+
+    Its state dict is ``nn.BatchNorm2d``'s (the ``drop`` and ``act`` children hold no
+    parameters), so timm's EfficientNet-style networks (MobileNetV1...) load unchanged. The cost
+    twin is :meth:`Tally.bn <scalesearch.cost.analytic.Tally.bn>`: the activation is not counted.
+    """
+
+    def __init__(self, channels: int, act: Act | None = nn.ReLU, inplace: bool = True) -> None:
+        super().__init__(channels)
+        self.drop = nn.Identity()
+        self.act = act(inplace=inplace) if act is not None else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.drop(super().forward(x)))
+
+
 class SqueezeExcitation(nn.Module):
     """Global pool -> 1x1 conv (squeeze) -> act -> 1x1 conv -> gate, rescaling the input.
 

@@ -20,18 +20,32 @@ def cmd_families(args: argparse.Namespace) -> int:
     from scalesearch.registry import families
 
     rows = [
-        {"family": f.name, "parameter": p.name, "domain": p.domain.describe(),
-         "default": "derived" if p.default is None else p.default,
-         "search": p.search.describe() if p.search else "-", "help": p.help}
-        for f in families() for p in f.space.params
+        {
+            "family": f.name,
+            "parameter": p.name,
+            "domain": p.domain.describe(),
+            "default": "derived" if p.default is None else p.default,
+            "search": p.search.describe() if p.search else "-",
+            "help": p.help,
+        }
+        for f in families()
+        for p in f.space.params
     ]
     if args.format == "json":
-        print(to_json([
-            {"family": f.name, "summary": f.summary,
-             "parameters": [r for r in rows if r["family"] == f.name],
-             "constraints": [c.rule for c in f.space.constraints],
-             "canonical": [c.name for c in f.canonical]} for f in families()
-        ]))
+        print(
+            to_json(
+                [
+                    {
+                        "family": f.name,
+                        "summary": f.summary,
+                        "parameters": [r for r in rows if r["family"] == f.name],
+                        "constraints": [c.rule for c in f.space.constraints],
+                        "canonical": [c.name for c in f.canonical],
+                    }
+                    for f in families()
+                ]
+            )
+        )
         return 0
     for f in families():
         print(_wrap(f"{f.name}: {f.summary}", "    "))
@@ -43,7 +57,9 @@ def cmd_families(args: argparse.Namespace) -> int:
 
 
 def _wrap(text: str, indent: str) -> str:
-    return textwrap.fill(text, WIDTH, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False)
+    return textwrap.fill(
+        text, WIDTH, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False
+    )
 
 
 def _parameter_lines(rows: list[dict[str, Any]]) -> str:
@@ -53,7 +69,9 @@ def _parameter_lines(rows: list[dict[str, Any]]) -> str:
     lines = []
     for r in rows:
         search = f"; searched over {r['search']}" if r["search"] != "-" else ""
-        lines.append(_wrap(f"  {r['parameter']:<{width}}  {r['domain']}; default {r['default']}{search}", pad))
+        lines.append(
+            _wrap(f"  {r['parameter']:<{width}}  {r['domain']}; default {r['default']}{search}", pad)
+        )
         if r["help"]:
             lines.append(_wrap(pad + r["help"], pad))
     return "\n".join(lines)
@@ -61,14 +79,30 @@ def _parameter_lines(rows: list[dict[str, Any]]) -> str:
 
 # --------------------------------------------------------------------------- fixed points
 
-FIXED_COLUMNS = ["name", "family", "resolution", "params", "ref_params", "paper_params", "flops", "ref_flops",
-                 "paper_flops", "activations", "point", "method"]
+FIXED_COLUMNS = [
+    "name",
+    "family",
+    "resolution",
+    "params",
+    "ref_params",
+    "paper_params",
+    "flops",
+    "ref_flops",
+    "paper_flops",
+    "activations",
+    "point",
+    "method",
+]
 
 
 def fixed_points_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", help="only this family (default: every family)")
-    p.add_argument("--method", choices=["fvcore", "analytic"], default="fvcore",
-                   help="count with fvcore (builds and traces each network) or analytically")
+    p.add_argument(
+        "--method",
+        choices=["fvcore", "analytic"],
+        default="fvcore",
+        help="count with fvcore (builds and traces each network) or analytically",
+    )
     format_arg(p, ("table", "json", "csv"))
 
 
@@ -87,26 +121,53 @@ def cmd_fixed_points(args: argparse.Namespace) -> int:
             rec = cost_of(fam, fam.point(c.values), args.method)
             ref = c.reference
             defaults = fam.point()
-            rows.append({
-                "name": c.name, "family": fam.name, "point": rec.point, "resolution": rec.resolution,
-                "params": rec.params, "ref_params": ref.params, "paper_params": ref.paper_params,
-                "flops": rec.flops, "ref_flops": ref.flops, "paper_flops": ref.paper_flops,
-                "activations": rec.activations, "method": args.method,
-                "non_default": {k: v for k, v in rec.point.items() if v != defaults.get(k)},
-                "reference": {"params": ref.params, "flops": ref.flops, "paper_params": ref.paper_params,
-                              "paper_flops": ref.paper_flops, "source": ref.source},
-                "unsupported_ops": rec.unsupported,
-            })
+            rows.append(
+                {
+                    "name": c.name,
+                    "family": fam.name,
+                    "point": rec.point,
+                    "resolution": rec.resolution,
+                    "params": rec.params,
+                    "ref_params": ref.params,
+                    "paper_params": ref.paper_params,
+                    "flops": rec.flops,
+                    "ref_flops": ref.flops,
+                    "paper_flops": ref.paper_flops,
+                    "activations": rec.activations,
+                    "method": args.method,
+                    "non_default": {k: v for k, v in rec.point.items() if v != defaults.get(k)},
+                    "reference": {
+                        "params": ref.params,
+                        "flops": ref.flops,
+                        "paper_params": ref.paper_params,
+                        "paper_flops": ref.paper_flops,
+                        "source": ref.source,
+                    },
+                    "unsupported_ops": rec.unsupported,
+                }
+            )
     finally:
         tick.close()
     if args.format == "table":
         print(f"FLOPs: {FLOP_CONVENTION}; counted by {args.method}")
-        print("ref_*: the reference implementation's exact count, else the paper's printed figure; "
-              "non_default: the values where the network differs from its family's defaults")
-        shown = [{**r, "ref_params": r["ref_params"] if r["ref_params"] is not None else r["paper_params"],
-                  "ref_flops": r["ref_flops"] if r["ref_flops"] is not None else r["paper_flops"]} for r in rows]
-        print(table(shown, ["name", "family", "resolution", "params", "ref_params", "flops", "ref_flops",
-                            "non_default"]))
+        print(
+            "ref_*: the reference implementation's exact count, else the paper's printed figure; "
+            "non_default: the values where the network differs from its family's defaults"
+        )
+        shown = [
+            {
+                **r,
+                "ref_params": r["ref_params"] if r["ref_params"] is not None else r["paper_params"],
+                "ref_flops": r["ref_flops"] if r["ref_flops"] is not None else r["paper_flops"],
+            }
+            for r in rows
+        ]
+        print(
+            table(
+                shown,
+                ["name", "family", "resolution", "params", "ref_params", "flops", "ref_flops", "non_default"],
+            )
+        )
     else:
         for r in rows:
             r.pop("non_default")
@@ -128,9 +189,15 @@ def _latency_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency", action="store_true", help="also measure latency on --device")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--batch-size", type=int, default=1, help="images per timed forward pass (latency)")
-    p.add_argument("--dtype", choices=["fp32", "fp16", "bf16"], default="fp32",
-                   help="number format of weights and inputs while timing (latency)")
-    p.add_argument("--channels-last", action="store_true", help="time in channels-last memory format (latency)")
+    p.add_argument(
+        "--dtype",
+        choices=["fp32", "fp16", "bf16"],
+        default="fp32",
+        help="number format of weights and inputs while timing (latency)",
+    )
+    p.add_argument(
+        "--channels-last", action="store_true", help="time in channels-last memory format (latency)"
+    )
     p.add_argument("--repeats", type=int, default=10, help="timed runs (median reported)")
     p.add_argument("--warmup", type=int, default=3, help="untimed runs before the timed ones (latency)")
 
@@ -145,17 +212,27 @@ def _parse_point(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     if flag is not None:
         given = values.get("resolution")
         if "resolution" in values and given != flag:
-            raise PointError(f"resolution is given twice with different values: resolution={given} and "
-                             f"--resolution {flag}")
+            raise PointError(
+                f"resolution is given twice with different values: resolution={given} and --resolution {flag}"
+            )
         values["resolution"] = fam.space.param("resolution").domain.check("resolution", flag)
     return fam, values
 
 
 def cost_args(p: argparse.ArgumentParser) -> None:
     _point_args(p)
-    p.add_argument("--method", choices=["analytic", "fvcore"], default="fvcore",
-                   help="fvcore builds and traces the network (the authority); analytic counts from the "
-                        "point without building it (equal, and fast)")
+    p.add_argument(
+        "--method",
+        choices=["analytic", "fvcore"],
+        default="fvcore",
+        help="fvcore builds and traces the network (the authority); analytic counts from the "
+        "point without building it (equal, and fast)",
+    )
+    p.add_argument(
+        "--by",
+        choices=["type"],
+        help="break params and FLOPs down by layer type (conv 1x1, conv dw 3x3, linear, batch norm...)",
+    )
     _latency_args(p)
     format_arg(p)
 
@@ -165,10 +242,16 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from scalesearch.cost.record import cost_of
 
     fam, values = _parse_point(args)
+    if args.by:
+        if args.latency:
+            raise UsageError("--by type breaks down counts only; run --latency without --by")
+        return _cost_by_type(fam, values, args.method, args.format)
     spec = None
     tick = Ticker("latency:")
     if args.latency:
-        spec = LatencySpec(args.device, args.batch_size, args.dtype, args.channels_last, args.warmup, args.repeats)
+        spec = LatencySpec(
+            args.device, args.batch_size, args.dtype, args.channels_last, args.warmup, args.repeats
+        )
         warning = emulated_dtype(spec.device, spec.dtype)
         if warning:
             print(f"scalesearch cost: warning: {warning}", file=sys.stderr)
@@ -180,10 +263,83 @@ def cmd_cost(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(to_json(data))
     else:
-        for k in ("family", "point", "resolution", "method", "params", "flops", "activations", "latency_ms",
-                  "latency_spread_ms", "latency", "unsupported", "flop_convention"):
+        for k in (
+            "family",
+            "point",
+            "resolution",
+            "method",
+            "params",
+            "flops",
+            "activations",
+            "latency_ms",
+            "latency_spread_ms",
+            "latency",
+            "unsupported",
+            "flop_convention",
+        ):
             if data.get(k) is not None:
                 print(f"{k:>18}: {compact(data[k])}")
+    return 0
+
+
+BY_TYPE_NOTES = (
+    "params: all parameters (biases and batch norm included); weights: conv and linear kernels only "
+    "(no biases, no norm parameters: the MobileNet paper's count)",
+    "flops: fvcore's count (1 multiply-add = 1 flop; batch norm 2 per element in eval mode, adaptive pooling "
+    "1 per input element); mult_adds: conv and linear multiply-adds only (batch norm and pooling excluded)",
+)
+
+
+def _cost_by_type(fam: Any, values: dict[str, Any], method: str, fmt: str) -> int:
+    """``cost --by type``: one row per layer type with its counts and shares in %."""
+    from scalesearch.cost.breakdown import breakdown
+    from scalesearch.metrics import FLOP_CONVENTION
+
+    point = fam.point(values)
+    b = breakdown(fam, point, method)
+    columns = ("params", "weights", "flops", "mult_adds")
+    rows = b.records()
+    totals = {c: b.total(c) for c in columns}
+    if fmt == "json":
+        print(
+            to_json(
+                {
+                    "family": fam.name,
+                    "point": point,
+                    "resolution": point["resolution"],
+                    "method": method,
+                    "by": "type",
+                    "rows": rows,
+                    "totals": totals,
+                    "notes": list(BY_TYPE_NOTES),
+                    "flop_convention": FLOP_CONVENTION,
+                }
+            )
+        )
+        return 0
+    from scalesearch.formatting import human
+
+    print(_wrap(f"{fam.name} {compact(point)}: by layer type, counted by {method}", "    "))
+    print(_wrap("  total: " + ", ".join(f"{c} {totals[c]:,}" for c in columns), "    "))
+    for note in BY_TYPE_NOTES:
+        print(_wrap(f"  {note}", "    "))
+    shown = [{**r, **{c: human(r[c]) for c in columns}} for r in rows]
+    print(
+        table(
+            shown,
+            [
+                "type",
+                "params",
+                "params_%",
+                "weights",
+                "weights_%",
+                "flops",
+                "flops_%",
+                "mult_adds",
+                "mult_adds_%",
+            ],
+        )
+    )
     return 0
 
 
@@ -193,11 +349,19 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def screen_args(p: argparse.ArgumentParser) -> None:
     _point_args(p)
     p.add_argument("--budget", action="append", default=[], help="e.g. flops<=4.2e9 or params~resnet50±2%%")
-    p.add_argument("--samples", type=int, default=1000,
-                   help="random points to draw from the default search domains of the unfixed parameters")
+    p.add_argument(
+        "--samples",
+        type=int,
+        default=1000,
+        help="random points to draw from the default search domains of the unfixed parameters",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed of the sampling (same seed, same points)")
-    p.add_argument("--method", choices=["analytic", "fvcore"], default="analytic",
-                   help="count each point analytically (fast) or build and trace it with fvcore (slow)")
+    p.add_argument(
+        "--method",
+        choices=["analytic", "fvcore"],
+        default="analytic",
+        help="count each point analytically (fast) or build and trace it with fvcore (slow)",
+    )
     format_arg(p)
 
 
@@ -215,15 +379,22 @@ def cmd_screen(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(to_json(result.as_dict()))
         return 0
-    print(f"{fam.name}: screened {result.screened} points by {result.method} in {result.seconds:.3f} s "
-          f"({result.points_per_second:,.0f} points/s)")
+    print(
+        f"{fam.name}: screened {result.screened} points by {result.method} in {result.seconds:.3f} s "
+        f"({result.points_per_second:,.0f} points/s)"
+    )
     print(f"budget {budget.text or '(none)'}: {result.feasible} of {result.screened} feasible")
-    for label, s in (("cheapest", result.cheapest), ("dearest", result.dearest),
-                     ("cheapest feasible", result.cheapest_feasible)):
+    for label, s in (
+        ("cheapest", result.cheapest),
+        ("dearest", result.dearest),
+        ("cheapest feasible", result.cheapest_feasible),
+    ):
         if s is not None:
             r = s.record
-            print(f"{label:>18}: params={format_number(r.params)} flops={format_number(r.flops)} "
-                  f"{compact({k: v for k, v in r.point.items() if k in fam.space.search_domains(fixed)})}")
+            print(
+                f"{label:>18}: params={format_number(r.params)} flops={format_number(r.flops)} "
+                f"{compact({k: v for k, v in r.point.items() if k in fam.space.search_domains(fixed)})}"
+            )
     return 0
 
 
@@ -233,8 +404,9 @@ def solve_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--match", help="a canonical network whose cost to match, e.g. resnet50")
     g.add_argument("--target", help="a target cost, e.g. 25.5M")
-    p.add_argument("--metric", choices=["params", "flops", "activations"], default="params",
-                   help="the cost to match")
+    p.add_argument(
+        "--metric", choices=["params", "flops", "activations"], default="params", help="the cost to match"
+    )
     format_arg(p)
 
 
@@ -251,7 +423,9 @@ def cmd_solve(args: argparse.Namespace) -> int:
         try:
             target = parse_number(args.target)
         except ValueError:
-            raise UsageError(f"--target must be a number such as 25.5M or 4.1e9, but got {args.target}") from None
+            raise UsageError(
+                f"--target must be a number such as 25.5M or 4.1e9, but got {args.target}"
+            ) from None
         if not math.isfinite(target) or target <= 0:
             raise UsageError(f"--target must be a positive finite cost, but got --target {args.target}")
     sol = solve(fam, fixed, args.free, args.metric, target)
@@ -259,7 +433,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
         print(to_json({**sol.as_dict(), "match": args.match}))
     else:
         print(sol.value)
-        print(f"# {args.free}={sol.value}: {args.metric}={format_number(sol.achieved)} vs target "
-              f"{format_number(target)}{' (' + args.match + ')' if args.match else ''}, "
-              f"{sol.relative_error:+.2%}", file=sys.stderr)
+        print(
+            f"# {args.free}={sol.value}: {args.metric}={format_number(sol.achieved)} vs target "
+            f"{format_number(target)}{' (' + args.match + ')' if args.match else ''}, "
+            f"{sol.relative_error:+.2%}",
+            file=sys.stderr,
+        )
     return 0

@@ -13,12 +13,18 @@ eval mode; fvcore 0.1.5 ``flop_count.py`` / ``jit_handles.py``):
 
 Every family's ``complexity(point)`` walks the same structure as its ``build(point)``
 with a :class:`Tally`; tests check the result equals fvcore on every canonical point
-and on random points.
+and on random points. Each layer method also tags what it adds with its layer type
+(:func:`~scalesearch.cost.breakdown.layer_type`), so the same walk gives the cost by type.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
+
+from scalesearch.cost.breakdown import layer_type
 
 
 @dataclass(frozen=True)
@@ -38,13 +44,43 @@ def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
+_RECORDING: ContextVar[list[Tally] | None] = ContextVar("scalesearch_tally_recording", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[list[Tally]]:
+    """Collects every :class:`Tally` made inside the block (the by-type breakdown reads their tags)."""
+    tallies: list[Tally] = []
+    token = _RECORDING.set(tallies)
+    try:
+        yield tallies
+    finally:
+        _RECORDING.reset(token)
+
+
 class Tally:
-    """Accumulates params, flops and activations layer by layer for a batch of 1."""
+    """Accumulates params, flops and activations layer by layer for a batch of 1.
+
+    ``types`` holds the same counts by layer type: ``{type: [params, weights, flops]}``, where
+    weights are conv and linear kernels without biases.
+    """
 
     def __init__(self) -> None:
         self.params = 0
         self.flops = 0
         self.activations = 0
+        self.types: dict[str, list[int]] = {}
+        self.merged = False
+        """True once :meth:`add_params` has taken this tally's parameters into another."""
+        tallies = _RECORDING.get()
+        if tallies is not None:
+            tallies.append(self)
+
+    def _tag(self, kind: str, params: int, weights: int, flops: int) -> None:
+        row = self.types.setdefault(kind, [0, 0, 0])
+        row[0] += params
+        row[1] += weights
+        row[2] += flops
 
     def conv(
         self,
@@ -65,24 +101,61 @@ class Tally:
         if padding is None:
             padding = (kernel - 1) // 2 * dilation
         out = conv_out(size, kernel, stride, padding, dilation)
-        self.params += c_out * (c_in // groups) * kernel * kernel + (c_out if bias else 0)
-        self.flops += out * out * c_out * (c_in // groups) * kernel * kernel
+        weights = c_out * (c_in // groups) * kernel * kernel
+        params, flops = weights + (c_out if bias else 0), out * out * weights
+        self.params += params
+        self.flops += flops
         self.activations += out * out * c_out
+        self._tag(layer_type("conv", kernel, groups, c_in, c_out), params, weights, flops)
         return out
 
     def bn(self, channels: int, size: int, affine: bool = True) -> None:
         """BatchNorm2d in eval mode on a ``channels``x``size``x``size`` input."""
-        self.params += 2 * channels if affine else 0
-        self.flops += (2 if affine else 1) * channels * size * size
+        params, flops = 2 * channels if affine else 0, (2 if affine else 1) * channels * size * size
+        self.params += params
+        self.flops += flops
+        self._tag(layer_type("batch_norm"), params, 0, flops)
 
     def linear(self, f_in: int, f_out: int, bias: bool = True) -> None:
-        self.params += f_in * f_out + (f_out if bias else 0)
+        params = f_in * f_out + (f_out if bias else 0)
+        self.params += params
         self.flops += f_in * f_out
         self.activations += f_out
+        self._tag(layer_type("linear"), params, f_in * f_out, f_in * f_out)
 
     def adaptive_avgpool(self, channels: int, size: int) -> None:
         """Global (adaptive) average pooling to 1x1."""
         self.flops += channels * size * size
+        self._tag(layer_type("adaptive_avg_pool2d"), 0, 0, channels * size * size)
+
+    def layer(
+        self,
+        op: str,
+        params: int,
+        flops: int,
+        activations: int = 0,
+        weights: int = 0,
+        kernel: int | tuple[int, int] | None = None,
+        groups: int = 1,
+        c_in: int = 0,
+        c_out: int = 0,
+    ) -> None:
+        """Any other layer, counted by the caller and tagged ``layer_type(op, kernel, groups, c_in,
+        c_out)``: a non-square conv (``op="conv"``, ``kernel=(1, 7)``), a layer norm
+        (``"layer_norm"``), a linear layer on every pixel (``"linear"``), a layer scale (``"other"``).
+        Use it rather than adding to ``params``/``flops`` directly, so the breakdown by type sees it."""
+        self.params += params
+        self.flops += flops
+        self.activations += activations
+        self._tag(layer_type(op, kernel, groups, c_in, c_out), params, weights, flops)
+
+    def add_params(self, other: Tally) -> None:
+        """Adds the parameters of layers built but not run (an auxiliary head in eval mode): their
+        params by type, no FLOPs; ``other`` is then left out of the breakdown by type."""
+        self.params += other.params
+        for kind, (params, weights, _) in other.types.items():
+            self._tag(kind, params, weights, 0)
+        other.merged = True
 
     def counts(self) -> Counts:
         return Counts(self.params, self.flops, self.activations)

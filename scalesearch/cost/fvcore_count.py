@@ -63,5 +63,37 @@ def count(model: nn.Module, resolution: int, channels: int = 3) -> FvcoreCounts:
     finally:
         model.train(was_training)
     params = sum(p.numel() for p in model.parameters())
-    return FvcoreCounts(params=params, flops=int(totals["flops"]), activations=int(totals["activations"]),
-                        unsupported=unsupported)
+    return FvcoreCounts(
+        params=params,
+        flops=int(totals["flops"]),
+        activations=int(totals["activations"]),
+        unsupported=unsupported,
+    )
+
+
+def count_by_module(model: nn.Module, resolution: int, channels: int = 3) -> dict[str, Counter[str]]:
+    """fvcore's FLOPs of each module's own ops, by operator: ``{module name: Counter(op -> flops)}``.
+
+    fvcore's ``by_module_and_operator()`` counts a module with everything inside it; a module's
+    own ops are its count less its children's (functional ops in its ``forward`` and, for a leaf,
+    everything it runs). Summed over the modules they equal ``FlopCountAnalysis(...).total()``.
+    """
+    from fvcore.nn import FlopCountAnalysis
+
+    was_training = model.training
+    model.eval()
+    try:
+        x = torch.zeros(1, channels, resolution, resolution)
+        with torch.no_grad():
+            analysis = FlopCountAnalysis(model, x)
+            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            inclusive = analysis.by_module_and_operator()
+    finally:
+        model.train(was_training)
+    own: dict[str, Counter[str]] = {}
+    for name, module in model.named_modules():
+        counts = Counter(inclusive.get(name, {}))
+        for child, _ in module.named_children():
+            counts.subtract(inclusive.get(f"{name}.{child}" if name else child, {}))
+        own[name] = +counts
+    return own
