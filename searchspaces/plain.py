@@ -150,7 +150,8 @@ class PlainNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
@@ -274,7 +275,7 @@ SPACE = Space(
         Constraint(
             "resolution must leave a map of at least 1x1 after every convolution and pooling window",
             ("resolution", "depths", "kernels", "strides", "paddings", "pools", "pool_kernel", "pool_stride"),
-            lambda p: feature_sizes(p)[-1] >= 1,
+            lambda p: feature_sizes(dict(p))[-1] >= 1,
         ),
     ),
     resolve=resolve,
