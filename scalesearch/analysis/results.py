@@ -29,15 +29,62 @@ def write_json_atomic(path: Path, data: Any) -> None:
     write_atomic(path, json.dumps(data, indent=2, default=str))
 
 
+RUN_KEYS = ("name", "backend", "storage", "studies")
+"""Keys every run.json written by scalesearch holds (a file without them is another tool's)."""
+
+
 def load_run_meta(run_dir: str | Path) -> dict[str, Any]:
+    """A run directory's ``run.json``, checked: a missing, empty, damaged or foreign file is one
+    line naming the file and what is wrong with it."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ScalesearchError(f"{run_dir} is a file, not a run directory")
     if not run_dir.is_dir():
         raise ScalesearchError(f"run directory {run_dir} does not exist")
     meta_path = run_dir / "run.json"
+    if meta_path.is_dir():
+        raise ScalesearchError(f"{meta_path}: a directory where the run's settings file belongs")
     if not meta_path.exists():
         raise ScalesearchError(f"{run_dir} is not a scalesearch run directory (no run.json in it)")
-    meta = json.loads(meta_path.read_text())
+    meta = _parse_run_json(meta_path)
     meta["run_dir"] = str(run_dir)
+    return meta
+
+
+def _parse_run_json(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ScalesearchError(f"{path}: not a text file (damaged or another tool's)") from None
+    except OSError as err:
+        raise ScalesearchError(f"{path}: cannot be read ({err.strerror})") from None
+    if not text.strip():
+        raise ScalesearchError(f"{path}: empty file (damaged run directory)")
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ScalesearchError(
+            f"{path}: not JSON (line {err.lineno}: {err.msg}); damaged run directory"
+        ) from None
+    if not isinstance(meta, dict):
+        raise ScalesearchError(
+            f"{path}: a JSON {type(meta).__name__} where a run's settings object belongs (not a scalesearch run)"
+        )
+    missing = [k for k in RUN_KEYS if k not in meta]
+    if missing:
+        raise ScalesearchError(
+            f"{path}: not a scalesearch run.json (no {', '.join(repr(k) for k in missing)}); another tool's file?"
+        )
+    studies = meta["studies"]
+    if not isinstance(studies, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("study"), str) and isinstance(e.get("stage"), str)
+        for e in studies
+    ):
+        raise ScalesearchError(
+            f"{path}: 'studies' is not a list of {{stage, study}} entries; damaged run.json"
+        )
+    if not isinstance(meta["storage"], str) or not isinstance(meta["name"], str):
+        raise ScalesearchError(f"{path}: 'name' and 'storage' must be strings; damaged run.json")
     return meta
 
 
@@ -51,35 +98,87 @@ def record_from_optuna(
     return from_optuna(trial, objectives, stage, family).to_dict()
 
 
-def _optuna_records(meta: Mapping[str, Any], storage: Any = None) -> list[dict[str, Any]]:
+def run_storage(meta: Mapping[str, Any], run_dir: Path) -> str:
+    """The Optuna storage URL of a run, checked for reading: its default store resolved inside
+    ``run_dir`` (so a moved run reads its own), an SQLite file that exists and holds a study."""
+    from scalesearch.search.storage import check_sqlite, is_masked, resolve, sqlite_file
+
+    url = resolve(meta["storage"], run_dir)
+    if is_masked(url):
+        raise ScalesearchError(
+            f"{run_dir / 'run.json'}: the trials are in {url}, whose password run.json does not keep; "
+            f"give the full URL: scalesearch results {run_dir} --storage URL"
+        )
+    path = sqlite_file(url)
+    if path is not None:
+        check_sqlite(path, reading=True)
+    return url
+
+
+def _optuna_records(meta: Mapping[str, Any], run_dir: Path, storage: Any = None) -> list[dict[str, Any]]:
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from scalesearch.search.storage import StoreError, masked
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage if storage is not None else run_storage(meta, run_dir)
     records = []
-    for entry in meta.get("studies", []):
-        try:
-            study = optuna.load_study(study_name=entry["study"], storage=storage or meta["storage"])
-        except KeyError:
-            continue  # a stage that has not started yet
-        objectives = study.user_attrs.get("objectives") or list(meta.get("objectives", {}))
-        for t in study.get_trials(deepcopy=False):
-            records.append(record_from_optuna(t, objectives, entry["stage"], study.user_attrs.get("family")))
+    found = 0
+    try:
+        for entry in meta.get("studies", []):
+            try:
+                study = optuna.load_study(study_name=entry["study"], storage=url)
+            except KeyError:
+                continue  # a stage that has not started yet
+            found += 1
+            objectives = study.user_attrs.get("objectives") or list(meta.get("objectives", {}))
+            for t in study.get_trials(deepcopy=False):
+                records.append(
+                    record_from_optuna(t, objectives, entry["stage"], study.user_attrs.get("family"))
+                )
+    except SQLAlchemyError as err:
+        where = masked(url) if isinstance(url, str) else "the run's storage"
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0]
+        raise StoreError(f"{where}: cannot be read ({reason})") from None
+    if not found and meta.get("studies") and storage is None:
+        raise StoreError(
+            f"{masked(url)}: holds no study of run {meta['name']} "
+            f"({', '.join(e['study'] for e in meta['studies'])})"
+        )
     return records
 
 
 def _jsonl_records(run_dir: Path) -> list[dict[str, Any]]:
-    """The Ray backend's records (``trials.jsonl``), read through the one trial record."""
+    """The Ray backend's records (``trials.jsonl``), read through the one trial record. A record
+    cut short by a crash is skipped; any other line that is not a record is damage, named."""
     from scalesearch.search.records import TrialRecord
 
     path = run_dir / "trials.jsonl"
+    if path.is_dir():
+        raise ScalesearchError(f"{path}: a directory where the run's trial records belong")
     if not path.exists():
         return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ScalesearchError(f"{path}: not a text file (damaged or overwritten)") from None
     out = []
-    for line in path.read_text().splitlines():
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
         try:
-            out.append(TrialRecord.from_dict(json.loads(line)).to_dict())
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            continue  # a line cut short by a crash
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            if line.startswith('{"') and not line.rstrip().endswith("}"):
+                continue  # a record cut short by a crash (the next one starts on a new line)
+            raise ScalesearchError(
+                f"{path}: line {i} is not JSON: {line[:40]!r}; damaged trial records"
+            ) from None
+        try:
+            out.append(TrialRecord.from_dict(data).to_dict())
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ScalesearchError(f"{path}: line {i} is not a trial record: {line[:40]!r}") from None
     return out
 
 
@@ -148,12 +247,13 @@ def sort_best_first(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataF
 
 def load_results(run_dir: str | Path, storage: Any = None) -> pd.DataFrame:
     """The results table of a run directory (Optuna or Ray backend); ``storage``: an open Optuna
-    storage of the run, to reuse instead of connecting again."""
+    storage of the run (or its URL, for a store whose password run.json does not keep), to reuse
+    instead of connecting again. Reading never writes: a missing, empty or damaged store is an error."""
     meta = load_run_meta(run_dir)
     if meta.get("backend") == "ray":
         records = _jsonl_records(Path(run_dir))
     else:
-        records = _optuna_records(meta, storage)
+        records = _optuna_records(meta, Path(run_dir), storage)
     return frame(records, meta)
 
 

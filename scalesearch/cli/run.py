@@ -78,6 +78,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def results_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", help="a run directory written by `scalesearch run`")
+    p.add_argument(
+        "--storage",
+        help="the run's storage URL with its password (run.json keeps storage URLs without passwords)",
+    )
     format_arg(p, ("table", "csv", "json"))
 
 
@@ -85,7 +89,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from scalesearch.analysis.results import json_rows, load_results, load_run_meta
 
     meta = load_run_meta(args.run_dir)
-    df = load_results(args.run_dir)
+    df = load_results(args.run_dir, storage=_storage(args.storage, meta))
     rows = json_rows(df)
     if args.format == "json":
         objs = []
@@ -122,6 +126,18 @@ def cmd_results(args: argparse.Namespace) -> int:
     if summary:
         print("\n" + summary)
     return 0
+
+
+def _storage(url: str | None, meta: dict) -> str | None:
+    """``--storage`` for reading a run: the URL run.json names, password included."""
+    from scalesearch.search.storage import check_url, masked
+
+    if url is None:
+        return None
+    check_url(url)
+    if masked(url) != masked(meta["storage"]):
+        raise UsageError(f"--storage {masked(url)}: this run's trials are in {masked(meta['storage'])}")
+    return url
 
 
 def _summary(meta: dict, df) -> str | None:

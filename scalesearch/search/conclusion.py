@@ -63,3 +63,12 @@ def _caveat(scores: pd.Series, top: float, metric: str, val_size: int | None) ->
         f"{len(close)} points {what}: the results cannot tell them apart, and 'best' is the first of them "
         "(more validation data or seeds would)"
     )
+
+
+def final_lines(exp: Any, results: pd.DataFrame, run_dir: str | Path, val_size: int | None) -> str:
+    """What every run ends with (both backends): trial counts by state, then :func:`conclusion`."""
+    counts = results["state"].value_counts().to_dict() if not results.empty else {}
+    return (
+        f"{exp.name}: {len(results)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
+        f"results: scalesearch results {run_dir}\n{conclusion(results, exp.objectives, run_dir, val_size)}"
+    )

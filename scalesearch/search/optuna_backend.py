@@ -12,33 +12,32 @@
 
 from __future__ import annotations
 
-import logging
 import math
-import signal
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from scalesearch.analysis.results import load_results
 from scalesearch.errors import ExperimentError
 from scalesearch.experiment import Experiment, SearchSpace, Stage, UserCodeError
 from scalesearch.progress import Progress
-from scalesearch.search.conclusion import conclusion
+from scalesearch.search.conclusion import final_lines
+from scalesearch.search.interrupts import interrupted_error, resume_command, sigterm_interrupts, stopped_line
 from scalesearch.search.optuna_sampling import sampler, suggest
+from scalesearch.search.optuna_store import choose_store, recover_interrupted, storage_for
 from scalesearch.search.records import Verdict
 from scalesearch.search.runs import (
     RunLock,
     apply_threads,
     check_feasible,
+    check_run_dir,
     choose_threads,
     distinct_networks,
     stage_space,
@@ -47,6 +46,7 @@ from scalesearch.search.runs import (
     trial_cap,
     write_meta,
 )
+from scalesearch.search.storage import recorded
 from scalesearch.search.trial import Evaluator, Rejected, constraint_value
 from scalesearch.search.validate import validate_run
 from scalesearch.space import point_key
@@ -58,29 +58,6 @@ warnings.filterwarnings(
 )  # a re-queued trial keeps its own
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
-HEARTBEAT_S = 10
-GRACE_S = 30
-
-
-def storage_for(url: str, attempts: int = 5) -> RDBStorage:
-    """An RDB storage with heartbeats. Workers starting together on a new database race to
-    create its schema; the loser retries once the winner's tables exist."""
-    from sqlalchemy.exc import IntegrityError, OperationalError
-
-    for attempt in range(attempts):
-        try:
-            return RDBStorage(
-                url,
-                engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None,
-                heartbeat_interval=HEARTBEAT_S,
-                grace_period=GRACE_S,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
-            )
-        except (IntegrityError, OperationalError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")
 
 
 def _pruner(exp: Experiment) -> optuna.pruners.BasePruner:
@@ -91,30 +68,6 @@ def _pruner(exp: Experiment) -> optuna.pruners.BasePruner:
     if exp.pruner == "asha":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=exp.evaluation.epochs)
-
-
-def recover_interrupted(study: optuna.Study) -> list[int]:
-    """Queue again the trials a dead or interrupted process left: RUNNING ones (killed) are failed
-    first; FAIL ones stopped by a signal (SIGINT, SIGTERM) are re-queued once."""
-    retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
-    trials = study.get_trials(deepcopy=False)
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
-    recovered = []
-    for t in trials:
-        if t.state == TrialState.RUNNING:
-            study._storage.set_trial_user_attr(
-                t._trial_id, "error", "interrupted: its process died; re-queued"
-            )
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        elif not (
-            t.state == TrialState.FAIL
-            and t.number not in retried
-            and str(t.user_attrs.get("error") or "").startswith("interrupted")
-        ):
-            continue
-        retry(study, study._storage.get_trial(t._trial_id))
-        recovered.append(t.number)
-    return recovered
 
 
 def _counted(study: optuna.Study) -> int:
@@ -212,7 +165,7 @@ def run_stage(
     except KeyboardInterrupt as err:  # stopped between a trial's start and its objective, or at its end
         if owns_storage:
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                study._storage.set_trial_user_attr(t._trial_id, "error", _interrupted(err))
+                study._storage.set_trial_user_attr(t._trial_id, "error", interrupted_error(err))
                 study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         raise
     if stop:
@@ -290,14 +243,10 @@ def _objective(
         try:
             return objective(trial)
         except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: FAIL now, re-queued by the next run
-            trial.set_user_attr("error", _interrupted(err))
+            trial.set_user_attr("error", interrupted_error(err))
             raise
 
     return interruptible
-
-
-def _interrupted(err: KeyboardInterrupt) -> str:
-    return f"interrupted: {getattr(err, 'signal', 'SIGINT')} received; re-queued on the next run"
 
 
 def _record_rejection(trial: optuna.Trial, rej: Rejected) -> None:
@@ -353,41 +302,6 @@ def _best_value(study: optuna.Study) -> float | None:
     return max(vals) if study.direction == optuna.study.StudyDirection.MAXIMIZE else min(vals)
 
 
-def default_storage(run_dir: Path) -> str:
-    return f"sqlite:///{(run_dir / 'study.db').resolve()}"
-
-
-class Interrupted(KeyboardInterrupt):
-    """A signal asked the run to stop (SIGTERM; SIGINT arrives as a plain KeyboardInterrupt)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.signal = name
-
-
-def _not_an_interruption(record: logging.LogRecord) -> bool:
-    """Optuna logs a stopped trial with a traceback; the run says in one line why it stopped."""
-    return not (record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt))
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM stops the run as Ctrl-C does: the running trial is failed with its reason and re-queued."""
-    logging.getLogger("optuna.study._optimize").addFilter(_not_an_interruption)
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise Interrupted(signal.Signals(signum).name)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run_optuna(
     exp: Experiment,
     run_dir: Path,
@@ -400,10 +314,12 @@ def run_optuna(
     """Run every stage with Optuna; re-running the same command resumes."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     progress = progress or Progress()
-    data: dict[int, Any] = {}  # loaded once, shared by the stages
-    validate_run(exp, trials, data)  # before anything is written
-    budget = parse_budget(exp.budget)
     stages = exp.all_stages()
+    meta = check_run_dir(run_dir, exp, "optuna")  # before anything is written, as the checks below
+    url, owns = choose_store(run_dir, storage_url, meta, {study_name(exp, s) for s in stages})
+    data: dict[int, Any] = {}  # loaded once, shared by the stages
+    validate_run(exp, trials, data)
+    budget = parse_budget(exp.budget)
     evaluator = Evaluator(exp, stages[0].space, budget, data)
     threads = choose_threads(exp.evaluation.threads, workers=1)
     apply_threads(threads)
@@ -411,28 +327,25 @@ def run_optuna(
         f"run {exp.name}: {len(stages)} stage(s), {threads} CPU thread(s) per trial "
         f"(threads={exp.evaluation.threads or 'auto'}), results in {run_dir}"
     )
-    progress.plan(sum(_planned(s, trials, evaluator) for s in stages))
+    progress.plan(sum(_planned(s, trials) for s in stages))
     run_dir.mkdir(parents=True, exist_ok=True)
-    owns = storage_url is None
-    url = storage_url or default_storage(run_dir)
     lock = RunLock(run_dir)
     lock.acquire()
     try:
         storage = storage_for(url)
-        studies = [{"stage": s.name, "study": study_name(exp, s)} for s in stages]
         val_size = len(evaluator.data(exp.evaluation.resolution).val)
         write_meta(
             run_dir,
             exp,
             "optuna",
-            url,
-            studies,
+            recorded(url, run_dir),
+            [{"stage": s.name, "study": study_name(exp, s)} for s in stages],
             source,
             list(overrides or []),
             evaluator.num_classes,
             extra={"threads": threads, "val_size": val_size},
         )
-        with _sigterm_interrupts():
+        with sigterm_interrupts():
             for stage in stages:
                 space = stage_space(stage, exp, lambda: load_results(run_dir, storage))
                 stage_evaluator = Evaluator(exp, space, budget, data)
@@ -440,31 +353,20 @@ def run_optuna(
                 run_stage(exp, stage, space, budget, storage, owns, trials, progress, stage_evaluator)
         results = load_results(run_dir, storage)
     except KeyboardInterrupt as err:
-        progress.say(
-            f"{exp.name}: stopped by {getattr(err, 'signal', 'SIGINT')}; finished trials are kept and "
-            f"the interrupted one runs again on resume: {_resume_command(source, run_dir, overrides)}"
-        )
+        command = resume_command(source, run_dir, overrides, storage_url)
+        progress.say(stopped_line(exp.name, err, command))
         raise
     finally:
         lock.release()
     if exp.summarize is not None and not results.empty:
         progress.say(exp.summarize(results, exp))
-    counts = results["state"].value_counts().to_dict() if not results.empty else {}
-    progress.close(
-        f"{exp.name}: {len(results)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
-        f"results: scalesearch results {run_dir}\n{conclusion(results, exp.objectives, run_dir, val_size)}"
-    )
+    progress.close(final_lines(exp, results, run_dir, val_size))
     return results
 
 
-def _planned(stage: Stage, trials: int | None, evaluator: Evaluator) -> int:
+def _planned(stage: Stage, trials: int | None) -> int:
     """A stage's trial count as far as it is known before the run (a later stage's grid before fix_from)."""
     try:
         return stage_total(stage, stage.space, trials)
     except Exception:
         return 0
-
-
-def _resume_command(source: str | None, run_dir: Path, overrides: list[str] | None) -> str:
-    sets = "".join(f" --set {o}" for o in overrides or [])
-    return f"scalesearch run {source or 'EXPERIMENT.py'} --out {run_dir}{sets}"

@@ -27,7 +27,6 @@ import dataclasses
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,10 +36,12 @@ import pandas as pd
 from ray.tune.callback import Callback as _CallbackBase
 
 from scalesearch.analysis.results import load_results, write_json_atomic
-from scalesearch.errors import ScalesearchError, UsageError
+from scalesearch.errors import ScalesearchError
 from scalesearch.experiment import Experiment, Stage
 from scalesearch.progress import Progress
-from scalesearch.search.conclusion import conclusion
+from scalesearch.search.conclusion import final_lines
+from scalesearch.search.interrupts import Interrupted, resume_command, stopped_line
+from scalesearch.search.ray_connect import check_options, start_ray, stop_on_signals, stop_ray
 from scalesearch.search.ray_records import (
     MAX_FAILURES,
     NUMBER_KEY,
@@ -55,6 +56,7 @@ from scalesearch.search.records import TrialState, Verdict
 from scalesearch.search.runs import (
     RunLock,
     check_feasible,
+    check_run_dir,
     stage_space,
     stage_total,
     study_name,
@@ -227,112 +229,20 @@ def _fmt_values(values: Mapping[str, Any]) -> str:
 # --------------------------------------------------------------------------- driver
 
 
-def _register_by_value() -> None:
-    """Ship experiment files' modules by value: the workers do not have the files."""
-    import ray.cloudpickle as cloudpickle
-
-    for name, module in list(sys.modules.items()):
-        if name.startswith("scalesearch_experiment_") and module is not None:
-            cloudpickle.register_pickle_by_value(module)
-
-
-def _import_eagerly() -> None:
-    """Import what the driver needs before Ray starts: inside a Ray job the working directory
-    (where scalesearch may be imported from) can be re-created under the running driver."""
-    import ray.tune.schedulers  # noqa: F401
-    import ray.tune.search.optuna  # noqa: F401
-
-    import scalesearch.search.optuna_sampling  # noqa: F401
-    import scalesearch.search.tune_space  # noqa: F401
-    import scalesearch.train.loop  # noqa: F401
-    from scalesearch.registry import families
-
-    families()
-
-
-def _code_runtime_env() -> dict[str, Any]:
-    """Ship scalesearch and searchspaces to the workers of a cluster we connect to by address."""
-    from scalesearch.cluster.connection import package_dir
-
-    return {
-        "py_modules": [str(package_dir("scalesearch")), str(package_dir("searchspaces"))],
-        "excludes": ["**/__pycache__", "*.pyc"],
-    }
-
-
-def connect(address: str | None) -> None:
-    """Start a local Ray or join the cluster at ``address``; bad addresses fail within seconds.
-
-    Token authentication follows Ray's rules: a local or ``auto`` cluster uses a token found in
-    RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH / ~/.ray/auth_token; an explicit address needs
-    ``RAY_AUTH_MODE=token`` (a token-mode driver on a cluster without authentication, or the
-    reverse, does not work, so it is not guessed).
-    """
-    from scalesearch.cluster.connection import check_reachable, token_available
-
-    if address and address.startswith("ray://"):
-        raise UsageError(
-            f"--address {address}: Ray Client addresses are not supported; use the cluster's GCS "
-            "address (HOST:6379) from a machine of the cluster, or `scalesearch submit`"
-        )
-    if address and address != "auto":
-        check_reachable(address)
-    import ray
-
-    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
-    try:
-        if address is None:
-            ray.init(include_dashboard=False, **kwargs)
-        elif address == "auto":
-            ray.init(address="auto", **kwargs)
-        else:
-            ray.init(address=address, runtime_env=_code_runtime_env(), **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as err:
-        hint = ""
-        if address and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
-            hint = "; if the cluster uses token authentication, export RAY_AUTH_MODE=token" + (
-                ""
-                if token_available()
-                else " and give its token (RAY_AUTH_TOKEN, or the file "
-                "~/.ray/auth_token; `ray get-auth-token` on the head prints it)"
-            )
-        elif address and not token_available():
-            hint = "; RAY_AUTH_MODE=token but no token found (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)"
-        raise ScalesearchError(f"cannot connect to the Ray cluster at {address}: {err}{hint}") from None
-
-
-def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
-    """Fail at once when no node can ever hold one trial (instead of trials pending forever)."""
-    import ray
-
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    max_cpu = max((n["Resources"].get("CPU", 0.0) for n in nodes), default=0.0)
-    max_gpu = max((n["Resources"].get("GPU", 0.0) for n in nodes), default=0.0)
-    total_gpu = sum(n["Resources"].get("GPU", 0.0) for n in nodes)
-    if gpus_per_trial > max_gpu:
-        have = "has no GPUs" if total_gpu == 0 else f"has at most {max_gpu:g} GPU(s) on one node"
-        raise ScalesearchError(
-            f"--gpus-per-trial {gpus_per_trial:g}: the Ray cluster ({len(nodes)} node(s)) {have}, so no trial "
-            "could ever start; use --gpus-per-trial 0 or add GPU nodes"
-        )
-    if cpus_per_trial > max_cpu:
-        raise ScalesearchError(
-            f"--cpus-per-trial {cpus_per_trial:g}: no node of the Ray cluster has that many CPUs "
-            f"(largest: {max_cpu:g}), so no trial could ever start; lower --cpus-per-trial"
-        )
-
-
 def run_stage(
     ctx: StageRun,
     stage: Stage,
-    *,
     cpus_per_trial: float,
     gpus_per_trial: float,
     max_concurrent: int | None,
     progress: Progress,
+    stopped: list[str] | None = None,
 ) -> None:
-    """Run (or resume) one stage as a Tune experiment under ``RUN_DIR/ray/<study>``."""
+    """Run (or resume) one stage as a Tune experiment under ``RUN_DIR/ray/<study>``; ``stopped``
+    holds the name of a signal that asked the run to stop (Tune then returns with its state saved)."""
     from ray import tune
+
+    stopped = [] if stopped is None else stopped
 
     name = study_name(ctx.exp, stage)
     storage = Path(ctx.run_dir) / "ray"
@@ -378,7 +288,11 @@ def run_stage(
         )
         exp_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(state_file, {"stage": ctx.stage, "trials": ctx.total, "done": False})
+    if stopped:
+        raise Interrupted(stopped[0])
     tuner.fit()
+    if stopped:
+        raise Interrupted(stopped[0])
     ctx.records.reload()
     missing = sorted(set(range(ctx.total)) - ctx.records.numbers(ctx.stage))
     if missing:
@@ -401,25 +315,18 @@ def run_ray(
     max_concurrent: int | None = None,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
-    """Run every stage on Ray Tune (a local Ray when ``address`` is None); re-running resumes."""
-    if cpus_per_trial <= 0:
-        raise UsageError(f"--cpus-per-trial must be > 0, but got --cpus-per-trial {cpus_per_trial:g}")
-    if gpus_per_trial < 0:
-        raise UsageError(f"--gpus-per-trial must be >= 0, but got --gpus-per-trial {gpus_per_trial:g}")
-    if max_concurrent is not None and max_concurrent < 1:
-        raise UsageError(f"--max-concurrent must be >= 1, but got --max-concurrent {max_concurrent}")
-    if address and address not in ("auto",) and not address.startswith("ray://"):
-        from scalesearch.cluster.connection import check_reachable
-
-        check_reachable(address)  # a wrong address fails in seconds, before anything else
+    """Run every stage on Ray Tune (a local Ray when ``address`` is None); re-running resumes.
+    SIGINT or SIGTERM stop it resumably: Tune saves its state and the run prints how to resume."""
+    check_options(address, cpus_per_trial, gpus_per_trial, max_concurrent)
+    run_dir = Path(run_dir).resolve()  # before ray.init: a job's working directory can move under it
+    check_run_dir(run_dir, exp, "ray")  # before anything is written, as validate_run
     progress = progress or Progress()
     data: dict[int, Any] = {}
-    validate_run(exp, trials, data)  # before anything is written
+    validate_run(exp, trials, data)
     budget = parse_budget(exp.budget)
     stages = exp.all_stages()
     evaluator = Evaluator(exp, stages[0].space, budget, data)
     threads = exp.evaluation.threads or max(1, int(cpus_per_trial))  # a trial uses the CPUs it was given
-    run_dir = Path(run_dir).resolve()  # before ray.init: a job's working directory can move under it
     progress.say(
         f"run {exp.name} on Ray: {len(stages)} stage(s), {threads} CPU thread(s) per trial "
         f"(threads={exp.evaluation.threads or 'auto'}: --cpus-per-trial {cpus_per_trial:g}), "
@@ -429,58 +336,36 @@ def run_ray(
     lock = RunLock(run_dir)
     lock.acquire()
     Records.at(run_dir / "trials.jsonl").reload()  # the file is the truth, not an earlier call's memory
-    import ray
-
     val_size = len(evaluator.data(exp.evaluation.resolution).val)
     try:
-        storage = str(run_dir / "ray")
-        studies = [{"stage": s.name, "study": study_name(exp, s)} for s in stages]
         write_meta(
             run_dir,
             exp,
             "ray",
-            storage,
-            studies,
+            "ray",  # Tune's state, relative to the run directory
+            [{"stage": s.name, "study": study_name(exp, s)} for s in stages],
             source,
             list(overrides or []),
             evaluator.num_classes,
             extra={"threads": threads, "val_size": val_size},
         )
-        _import_eagerly()
-        os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "5")
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: our one line per trial only
-        connect(address)
-        check_resources(cpus_per_trial, gpus_per_trial)
-        _register_by_value()
-        for stage in stages:
-            space = stage_space(stage, exp, lambda: load_results(run_dir))
-            check_feasible(exp, space, budget, Evaluator(exp, space, budget, data))
-            ctx = StageRun(
-                exp,
-                stage.name,
-                space,
-                budget,
-                str(run_dir),
-                stage_total(stage, space, trials),
-                cpus_per_trial,
-                threads,
-            )
-            run_stage(
-                ctx,
-                stage,
-                cpus_per_trial=cpus_per_trial,
-                gpus_per_trial=gpus_per_trial,
-                max_concurrent=max_concurrent,
-                progress=progress,
-            )
+        start_ray(address, cpus_per_trial, gpus_per_trial)
+        with stop_on_signals() as stopped:
+            for stage in stages:
+                space = stage_space(stage, exp, lambda: load_results(run_dir))
+                check_feasible(exp, space, budget, Evaluator(exp, space, budget, data))
+                ctx = StageRun(
+                    exp, stage.name, space, budget, str(run_dir), stage_total(stage, space, trials),
+                    cpus_per_trial, threads,
+                )  # fmt: skip
+                run_stage(ctx, stage, cpus_per_trial, gpus_per_trial, max_concurrent, progress, stopped)
         results = load_results(run_dir)
+    except KeyboardInterrupt as err:
+        command = resume_command(source, run_dir, overrides) + " --backend ray"
+        progress.say(stopped_line(exp.name, err, command + (f" --address {address}" if address else "")))
+        raise
     finally:
         lock.release()
-        if ray.is_initialized():
-            ray.shutdown()
-    counts = results["state"].value_counts().to_dict() if not results.empty else {}
-    progress.close(
-        f"{exp.name}: {len(results)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
-        f"results: scalesearch results {run_dir}\n{conclusion(results, exp.objectives, run_dir, val_size)}"
-    )
+        stop_ray()
+    progress.close(final_lines(exp, results, run_dir, val_size))
     return results

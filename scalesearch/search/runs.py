@@ -18,7 +18,7 @@ from typing import IO, Any
 import pandas as pd
 
 from scalesearch.analysis.results import write_json_atomic
-from scalesearch.errors import ExperimentError, PointError
+from scalesearch.errors import ExperimentError, PointError, UsageError
 from scalesearch.experiment import Experiment, SearchSpace, Stage, call_user
 from scalesearch.registry import get_family
 from scalesearch.search.records import Verdict
@@ -177,6 +177,33 @@ def check_feasible(exp: Experiment, space: SearchSpace, budget: Budget, evaluato
             f"({len(rejected)} examined, e.g. {reason}); check its domains and constraints"
         )
     ensure_feasible(get_family(space.family), budget, points=points, where="search space")
+
+
+# --------------------------------------------------------------------------- run directory
+
+RUN_DIR_FILES = ("run.json", "run.lock", "trials.jsonl", "study.db")
+
+
+def check_run_dir(run_dir: Path, exp: Experiment, backend: str) -> dict[str, Any] | None:
+    """``run_dir`` may receive this run, checked before anything is written: a directory that can
+    be made and written, holding nothing or this experiment's own run (then its run.json is
+    returned, and the run resumes); another experiment's or another tool's run.json is refused."""
+    from scalesearch.analysis.results import load_run_meta
+    from scalesearch.search.storage import writable_dir
+
+    writable_dir(run_dir, "--out")
+    for name in RUN_DIR_FILES:
+        if (run_dir / name).is_dir():
+            raise UsageError(f"--out {run_dir}: {name} in it is a directory where the run's file goes")
+    if not (run_dir / "run.json").exists():
+        return None
+    meta = load_run_meta(run_dir)
+    if meta["name"] != exp.name or meta["backend"] != backend:
+        raise UsageError(
+            f"--out {run_dir} holds another run ({meta['name']!r}, {meta['backend']} backend), not "
+            f"{exp.name!r} on {backend}; its files are kept: choose another --out"
+        )
+    return meta
 
 
 # --------------------------------------------------------------------------- metadata

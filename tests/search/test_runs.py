@@ -204,3 +204,27 @@ def test_run_json_records_every_family(tmp_path: Path) -> None:
     exp = Experiment(name="x", stages=stages, evaluation=EVAL)
     meta = write_meta(tmp_path, exp, "optuna", "sqlite://", [], None, [])
     assert meta["families"] == ["wrn", "resnet"] and meta["family"] == "wrn"
+
+
+def test_sigint_and_sigterm_ask_tune_to_stop_and_save_its_state() -> None:
+    import os
+    import signal
+
+    from scalesearch.search.interrupts import Interrupted, resume_command
+    from scalesearch.search.ray_connect import stop_on_signals
+
+    asked: list[int] = []
+    before = signal.signal(signal.SIGUSR1, lambda s, f: asked.append(s))  # as Tune's stop handler
+    try:
+        with stop_on_signals() as stopped:
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert stopped == ["SIGTERM"] and asked == [signal.SIGUSR1]
+            with pytest.raises(Interrupted):  # a second signal stops at once
+                os.kill(os.getpid(), signal.SIGINT)
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+        with pytest.raises(Interrupted), stop_on_signals():  # outside Tune: stop at once
+            os.kill(os.getpid(), signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGUSR1, before)
+    line = resume_command("e.py", Path("runs/x"), ["epochs=2"], "postgresql://u:pw@h/db")
+    assert "pw" not in line and "--set epochs=2 --storage 'postgresql://u:***@h/db'" in line
