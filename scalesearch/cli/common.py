@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -61,3 +62,14 @@ class Ticker:
             self.stream.write("\r\033[K")
             self.stream.flush()
             self._shown = False
+
+
+WIDTH = 100
+"""Text output (families, cost --by type) fits a terminal this wide."""
+
+
+def wrap(text: str, indent: str) -> str:
+    """``text`` folded to :data:`WIDTH` columns, continuation lines indented by ``indent``."""
+    return textwrap.fill(
+        text, WIDTH, subsequent_indent=indent, break_on_hyphens=False, break_long_words=False
+    )

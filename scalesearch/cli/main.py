@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from scalesearch.cli import cluster, costs, plots, run
+from scalesearch.cli import cluster, costs, families, plots, run
 from scalesearch.cli.common import format_arg
 from scalesearch.errors import ScalesearchError
 
@@ -29,13 +29,13 @@ COMMANDS: tuple[Command, ...] = (
         "families",
         "list the families, their parameters, domains and defaults",
         format_arg,
-        costs.cmd_families,
+        families.cmd_families,
     ),
     Command(
         "fixed-points",
         "every canonical network: its point, params and FLOPs beside the reference",
-        costs.fixed_points_args,
-        costs.cmd_fixed_points,
+        families.fixed_points_args,
+        families.cmd_fixed_points,
     ),
     Command(
         "cost",

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 
-from scalesearch.cost.breakdown import layer_type
+from scalesearch.cost.layer_types import layer_type
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 
 from scalesearch.cost.analytic import Tally, recording
-from scalesearch.cost.breakdown import analytic_breakdown, fvcore_breakdown, layer_type, tally_breakdown
+from scalesearch.cost.breakdown import analytic_breakdown, fvcore_breakdown, tally_breakdown
 from scalesearch.cost.fvcore_count import count, count_by_module
+from scalesearch.cost.layer_types import layer_type
 from scalesearch.registry import families, get_family
 from tests.helpers import main_json, run_main
 
