@@ -110,12 +110,13 @@ class MobileNetV3(nn.Module):
 
     def __init__(self, p: Point) -> None:
         super().__init__()
-        plan = blocks(p)
+        norm = partial(nn.BatchNorm2d, eps=0.001, momentum=p["bn_momentum"])
+        plan = blocks(p, norm)
         head, hidden = widths(p, plan)
         self.features = nn.Sequential(
-            ConvNormAct(3, plan[0].c_in, stride=2, norm=BN, act=nn.Hardswish),
+            ConvNormAct(3, plan[0].c_in, stride=2, norm=norm, act=nn.Hardswish),
             *(InvertedResidual(cfg) for cfg in plan),
-            ConvNormAct(plan[-1].c_out, head, kernel=1, norm=BN, act=nn.Hardswish),
+            ConvNormAct(plan[-1].c_out, head, kernel=1, norm=norm, act=nn.Hardswish),
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
@@ -191,6 +192,12 @@ SPACE = Space(
             search=Choice((96, 128, 160, 192, 224)),
         ),
         Param("dropout", Float(0.0, 0.9), 0.2, "dropout between the two classifier layers"),
+        Param(
+            "bn_momentum",
+            Float(0.0, 1.0),
+            0.01,
+            "batch-norm running-stat momentum (torchvision's 0.01; 0.1 suits runs of a few hundred steps)",
+        ),
         Param("num_classes", Int(1, 100_000), 1000, "classifier outputs"),
     ),
 )
