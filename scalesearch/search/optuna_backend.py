@@ -29,7 +29,15 @@ from scalesearch.errors import ExperimentError
 from scalesearch.experiment import Experiment, SearchSpace, Stage, UserCodeError
 from scalesearch.progress import Progress
 from scalesearch.search.conclusion import final_lines
-from scalesearch.search.interrupts import interrupted_error, resume_command, sigterm_interrupts, stopped_line
+from scalesearch.search.interrupts import (
+    deferred,
+    interrupted_error,
+    interruptible,
+    raise_if_pending,
+    resume_command,
+    signal_interrupts,
+    stopped_line,
+)
 from scalesearch.search.optuna_sampling import sampler, suggest
 from scalesearch.search.optuna_store import choose_store, recover_interrupted, storage_for
 from scalesearch.search.records import Verdict
@@ -221,13 +229,16 @@ def _objective(
             if not exp.multi_objective:
                 first = next(iter(exp.objectives))
                 if first in metrics and math.isfinite(metrics[first]):
-                    trial.report(metrics[first], epoch)
-                    if trial.should_prune():
+                    with deferred():
+                        trial.report(metrics[first], epoch)
+                        prune = trial.should_prune()
+                    if prune:
                         trial.set_user_attr("pruned_at_epoch", epoch)
                         raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
         try:
-            metrics = evaluator.train(prepared, on_epoch)
+            with interruptible():
+                metrics = evaluator.train(prepared, on_epoch)
         except optuna.TrialPruned:
             raise
         except Exception as err:  # recorded as FAIL with its reason; the study goes on
@@ -239,14 +250,14 @@ def _objective(
         result = evaluator.objective_values(prepared, metrics)
         return result[0] if len(result) == 1 else result
 
-    def interruptible(trial: optuna.Trial) -> float | list[float]:
+    def stoppable(trial: optuna.Trial) -> float | list[float]:
         try:
             return objective(trial)
         except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM: FAIL now, re-queued by the next run
             trial.set_user_attr("error", interrupted_error(err))
             raise
 
-    return interruptible
+    return stoppable
 
 
 def _record_rejection(trial: optuna.Trial, rej: Rejected) -> None:
@@ -345,12 +356,13 @@ def run_optuna(
             evaluator.num_classes,
             extra={"threads": threads, "val_size": val_size},
         )
-        with sigterm_interrupts():
+        with signal_interrupts():
             for stage in stages:
                 space = stage_space(stage, exp, lambda: load_results(run_dir, storage))
                 stage_evaluator = Evaluator(exp, space, budget, data)
                 check_feasible(exp, space, budget, stage_evaluator)
                 run_stage(exp, stage, space, budget, storage, owns, trials, progress, stage_evaluator)
+                raise_if_pending()  # a signal that came while the last trial was being recorded
         results = load_results(run_dir, storage)
     except KeyboardInterrupt as err:
         command = resume_command(source, run_dir, overrides, storage_url)
