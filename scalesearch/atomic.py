@@ -1,6 +1,8 @@
 """Files written atomically: a temporary file beside the target, renamed onto it on success.
 
-A crash or kill mid-write leaves the old file (or none), never a half-written one.
+A crash or kill mid-write leaves the old file (or none), never a half-written one. The temporary
+file of a writer killed outright (SIGKILL) is removed by the next write of the same target, once it
+is older than :data:`STALE_S`.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,11 +26,25 @@ def _file_mode(target: Path) -> int:
     return 0o666 & ~umask
 
 
+STALE_S = 3600.0
+"""A temporary file this old belongs to no live writer (writes take seconds)."""
+
+
+def _sweep(target: Path) -> None:
+    """Remove temporary files that killed writers of ``target`` left beside it."""
+    cutoff = time.time() - STALE_S
+    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
