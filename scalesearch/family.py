@@ -94,6 +94,9 @@ class Family:
     test_structure: Callable[[random.Random], Point] | None = None
     """Draws structural values first (e.g. a form and the parameters that go with it); the
     remaining ``test_domains`` are sampled around them."""
+    test_points: int = 200
+    """How many random points of ``test_domains`` the conformance suite checks analytic == fvcore
+    on (fewer for families whose smallest networks are still deep, so the suite stays quick)."""
     year: int | None = None
     """Year of the paper that introduced the family: families are listed by year, then name."""
 

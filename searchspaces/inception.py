@@ -300,6 +300,7 @@ FAMILY = Family(
         "FlopCountAnalysis eval mode on 1x3x{resolution}x{resolution}",
         resolution=224,
     ),
+    test_points=100,  # deep even when small: fewer fvcore traces in the conformance suite
     test_domains={
         "width_mult": Choice((0.05, 0.08, 0.1)),
         "kernel_5x5": Choice((3, 5)),

@@ -364,6 +364,7 @@ FAMILY = Family(
         ),
         resolution=299,
     ),
+    test_points=80,  # deep even when small: fewer fvcore traces in the conformance suite
     test_domains={
         "width_mult": Choice((0.05, 0.06, 0.08)),
         "transform_input": Choice((False, True)),

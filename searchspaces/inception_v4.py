@@ -267,6 +267,7 @@ FAMILY = Family(
         "timm 1.0.31 create_model('{name}'), fvcore 0.1.5 FlopCountAnalysis eval mode on 1x3x299x299",
         resolution=299,
     ),
+    test_points=60,  # deep even when small: fewer fvcore traces in the conformance suite
     test_domains={
         "width_mult": Choice((0.05, 0.06, 0.08)),
         "resolution": Choice((75, 76, 80, 91)),

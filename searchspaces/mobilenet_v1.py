@@ -181,6 +181,7 @@ FAMILY = Family(
         ],
         TIMM,
     ),
+    test_points=100,  # deep even when small: fewer fvcore traces in the conformance suite
     test_domains={
         "width_mult": Float(0.1, 0.5, step=0.05),
         "depth_mult": Float(0.1, 0.4, step=0.1),

@@ -217,6 +217,7 @@ FAMILY = Family(
         TORCHVISION,
         resolution=224,
     ),
+    test_points=60,  # deep even when small: fewer fvcore traces in the conformance suite
     test_domains={
         "arch": Choice(("large", "small")),
         "width_mult": Float(0.1, 0.5, step=0.05),

@@ -277,6 +277,7 @@ FAMILY = Family(
     build_fn=build,
     complexity_fn=complexity,
     canonical=CANONICAL,
+    test_points=100,  # deep even when small: fewer fvcore traces in the conformance suite
     test_domains={
         "w0": Int(8, 32, step=8),
         "wa": Float(0.0, 24.0, step=0.5),

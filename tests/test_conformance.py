@@ -23,7 +23,8 @@ from scalesearch.space import Int, IntList
 
 FAMILIES = [f.name for f in families()]
 CANONICAL = [pytest.param(f.name, c, id=c.name) for f in families() for c in f.canonical]
-N_RANDOM = int(os.environ.get("SCALESEARCH_EQUALITY_POINTS", "200"))
+N_RANDOM = int(os.environ.get("SCALESEARCH_EQUALITY_POINTS", "0"))
+"""Random points per family for analytic == fvcore; 0: each family's own ``test_points``."""
 
 
 def check_canonical_counts(fam: Family, c: Canonical) -> None:
@@ -95,12 +96,12 @@ def check_spec(fam: Family) -> None:
     assert fam.canonical, f"{fam.name} declares no canonical network"
 
 
-def check_family(fam: Family, n_random: int = N_RANDOM) -> None:
+def check_family(fam: Family, n_random: int = 0) -> None:
     """Every check of this suite on one family."""
     check_spec(fam)
     for c in fam.canonical:
         check_canonical_counts(fam, c)
-    check_analytic_equals_fvcore(fam, n_random)
+    check_analytic_equals_fvcore(fam, n_random or N_RANDOM or fam.test_points)
     check_random_points_run(fam)
     check_default_point_forward(fam)
     check_invalid_points(fam)
@@ -113,7 +114,8 @@ def test_canonical_counts_equal_reference(family: str, canonical: Canonical) -> 
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_analytic_equals_fvcore_on_random_points(family: str) -> None:
-    check_analytic_equals_fvcore(get_family(family), N_RANDOM)
+    fam = get_family(family)
+    check_analytic_equals_fvcore(fam, N_RANDOM or fam.test_points)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -226,7 +226,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         for p in reversed(c.procs):
             kill_started(p, signal.SIGTERM, wait=0)
-        deadline = time.monotonic() + 10  # a graceful stop first, then SIGKILL for what is left
+        deadline = time.monotonic() + 3  # a graceful stop first, then SIGKILL for what is left
         for p in reversed(c.procs):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
