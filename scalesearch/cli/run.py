@@ -1,4 +1,4 @@
-"""Commands over experiments and runs: run, results (registered into scalesearch.cli)."""
+"""Commands over experiments and runs: run (resumes when run again) and results (the trials table)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Ray clusters from the outside: token authentication, reachability, and runs as Ray jobs.
+"""The Ray job client: submit a run as a Ray job (code and experiment file uploaded), follow, wait, list.
 
 ``scalesearch submit`` sends the project's code (the job's ``working_dir``) and the
 experiment file (a ``py_modules`` entry) to the cluster's job server, where the job runs
