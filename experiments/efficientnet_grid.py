@@ -112,7 +112,7 @@ def summarize(results: pd.DataFrame, exp: Experiment) -> str:
     """Grid candidates with their FLOPs ratio to the base (fvcore), then the scaled family beside B0..B7."""
     from scalesearch.analysis.references import reference_costs
     from scalesearch.cost.fvcore_count import count
-    from scalesearch.formatting import table
+    from scalesearch.formatting import format_metric, table
     from scalesearch.registry import get_family
 
     fam = get_family("efficientnet")
@@ -170,13 +170,13 @@ def summarize(results: pd.DataFrame, exp: Experiment) -> str:
                 "width": round(p.get("width_mult", 0), 3),
                 "depth": round(p.get("depth_mult", 0), 3),
                 "res": p.get("resolution"),
-                "params": r["params"],
-                "flops": r["flops"],
+                "params": format_metric("params", r["params"]),
+                "flops": format_metric("flops", r["flops"]),
                 "accuracy": None if pd.isna(r["accuracy"]) else round(r["accuracy"], 4),
                 "state": r["state"],
                 "canonical": ref and ref["name"],
-                "canon_params": ref and ref["params"],
-                "canon_flops": ref and ref["flops"],
+                "canon_params": ref and format_metric("params", ref["params"]),
+                "canon_flops": ref and format_metric("flops", ref["flops"]),
             }
         )
     if rows:
