@@ -51,6 +51,7 @@ from scalesearch.search.runs import (
     stage_space,
     stage_total,
     study_name,
+    threads_reason,
     trial_cap,
     write_meta,
 )
@@ -336,7 +337,7 @@ def run_optuna(
     apply_threads(threads)
     progress.say(
         f"run {exp.name}: {len(stages)} stage(s), {threads} CPU thread(s) per trial "
-        f"(threads={exp.evaluation.threads or 'auto'}), results in {run_dir}"
+        f"({threads_reason(exp.evaluation.threads)}), results in {run_dir}"
     )
     progress.plan(sum(_planned(s, trials) for s in stages))
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -131,11 +131,35 @@ def usable_cpus() -> int:
     return max(1, min(allowed, os.cpu_count() or allowed))
 
 
+def idle_cpus() -> int:
+    """The usable CPUs that other processes leave free: less the 1-minute load average (at least 1).
+
+    Torch's threads fight any other load: on 2 cores beside one busy process, 2 threads ran a trial
+    3x slower than 1 thread (issue 16's measurement)."""
+    cpus = usable_cpus()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average on this platform
+        return cpus
+    return max(1, min(cpus, round(cpus - load)))
+
+
 def choose_threads(setting: int | None, workers: float = 1) -> int:
-    """Torch's intra-op threads per trial: ``setting``, or (auto) the usable CPUs shared by ``workers``."""
+    """Torch's intra-op threads per trial: ``setting``, or (auto) the idle CPUs shared by ``workers``."""
     if setting is not None:
         return max(1, min(int(setting), os.cpu_count() or int(setting)))
-    return max(1, int(usable_cpus() // max(1.0, float(workers))))
+    return max(1, int(idle_cpus() // max(1.0, float(workers))))
+
+
+def threads_reason(setting: int | None) -> str:
+    """Why a run uses its thread count, for its first line: the setting, or what auto saw."""
+    if setting is not None:
+        return f"threads={setting}"
+    try:
+        load = f", load {os.getloadavg()[0]:.1f}"
+    except (AttributeError, OSError):  # pragma: no cover
+        load = ""
+    return f"threads=auto: {usable_cpus()} CPU(s){load}; --set threads=N to choose"
 
 
 def apply_threads(threads: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -115,9 +116,13 @@ def test_the_derive_error_names_the_function_and_file() -> None:
     assert "derive (" in str(err.value) and "test_runs.py" in str(err.value) and "KeyError" in str(err.value)
 
 
-def test_thread_choice_is_applied_said_and_recorded(tmp_path: Path) -> None:
-    assert 1 <= choose_threads(None) == usable_cpus() <= (torch.get_num_threads() * 0 + 10**6)
+def test_thread_choice_is_applied_said_and_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # an idle machine
+    assert 1 <= choose_threads(None) == usable_cpus() <= (os.cpu_count() or 1)
     assert choose_threads(None, workers=usable_cpus() * 4) == 1 and choose_threads(3) >= 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (usable_cpus() - 1.0, 0.0, 0.0))  # all but one busy
+    assert choose_threads(None) == 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     before = torch.get_num_threads()
     try:
         out = io.StringIO()
@@ -127,8 +132,12 @@ def test_thread_choice_is_applied_said_and_recorded(tmp_path: Path) -> None:
         meta = json.loads((tmp_path / "run" / "run.json").read_text())
         assert meta["threads"] == 1 and meta["evaluation"]["threads"] == 1 and torch.get_num_threads() == 1
         assert out.getvalue().startswith("run t: 1 stage(s), 1 CPU thread(s) per trial (threads=1)")
-        run_optuna(tiny(), tmp_path / "auto", progress=quiet())
+        auto = io.StringIO()
+        run_optuna(tiny(), tmp_path / "auto", progress=Progress(auto, live=False))
         assert json.loads((tmp_path / "auto" / "run.json").read_text())["threads"] == usable_cpus()
+        assert (
+            f"(threads=auto: {usable_cpus()} CPU(s), load 0.0; --set threads=N to choose)" in auto.getvalue()
+        )
     finally:
         torch.set_num_threads(before)
 
