@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 import torch
-from torch import nn
 
 from scalesearch.cost.breakdown import breakdown
 from scalesearch.cost.fvcore_count import count
 from searchspaces.mobilenet_v1 import FAMILY, PAPER_TABLE, STAGES, DepthwiseSeparableConv
+from tests.searchspaces.golden import state_dict_sha256
 
 # sha256 of the reference state dict's "key shape" lines, shape written 32x3x3x3, joined by "\n",
 # computed from /work/refdata/golden.json (timm 1.0.31 create_model(name, pretrained=False)):
@@ -37,11 +35,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def state_dict_sha256(model: nn.Module) -> str:
-    lines = "\n".join(f"{k} {'x'.join(map(str, v.shape))}" for k, v in model.state_dict().items())
-    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def test_stage_table_is_table_1() -> None:

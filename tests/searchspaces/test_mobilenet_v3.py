@@ -3,7 +3,6 @@ the shared InvertedResidual."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 import pytest
@@ -14,6 +13,7 @@ from scalesearch.cost.fvcore_count import count
 from scalesearch.errors import PointError
 from searchspaces.blocks import InvertedResidual
 from searchspaces.mobilenet_v3 import FAMILY
+from tests.searchspaces.golden import state_dict_sha256
 
 # sha256 of the reference state dict's "key shape" lines, shape written 16x3x3x3, joined by "\n",
 # computed from /work/refdata/golden.json (torchvision 0.28.0 mobilenet_v3_*(weights=None)):
@@ -39,11 +39,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def state_dict_sha256(model: nn.Module) -> str:
-    lines = "\n".join(f"{k} {'x'.join(map(str, v.shape))}" for k, v in model.state_dict().items())
-    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 @pytest.mark.parametrize("canonical", FAMILY.canonical, ids=lambda c: c.name)

@@ -6,8 +6,6 @@ here the state-dict layout is pinned by hash so that stays true without torchvis
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 import torch
 from torch import nn
@@ -15,6 +13,7 @@ from torch import nn
 from scalesearch.cost.fvcore_count import count
 from scalesearch.errors import PointError
 from searchspaces.plain import ALEXNET, FAMILY, LENET5, VGG_DEPTHS, ZFNET, feature_sizes
+from tests.searchspaces.golden import state_dict_sha256
 
 CANONICAL = {c.name: c for c in FAMILY.canonical}
 
@@ -32,11 +31,6 @@ STATE_DICT_SHA256 = {
     "vgg19_bn": "af3b94f3fd7ba0bdd02ae3c0532dc5f4a766e024027ee262d4d2f383dee57974",
     "alexnet": "25c71b0a8ccd1962eb983e966250035b0f3909510528cf58fc7bb93d36ea4e5e",
 }
-
-
-def state_dict_sha256(model: nn.Module) -> str:
-    lines = "\n".join(f"{k} {'x'.join(map(str, v.shape))}" for k, v in model.state_dict().items())
-    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 @pytest.mark.parametrize("name", list(STATE_DICT_SHA256))
