@@ -14,8 +14,6 @@ paper's table held there (``REDUCTION_A``).
 
 from __future__ import annotations
 
-import random
-
 import torch
 from torch import Tensor, nn
 
@@ -23,7 +21,7 @@ from scalesearch.cost.analytic import Counts, Tally
 from scalesearch.family import Family, canonical_table
 from scalesearch.space import Choice, Float, Int, IntList, Param, Point, Space
 from searchspaces.inception import BasicConv2d, pool_out, scaled
-from searchspaces.inception_v4 import REDUCTION_A, Block, Op, R, T, branches, make
+from searchspaces.inception_v4 import REDUCTION_A, Block, Op, R, T, branches, make, one_grid_structure
 
 WIDTHS: dict[str, tuple[int, ...]] = {
     "stem": (32, 32, 64, 80, 192),  # conv2d_1a, 2a, 2b, (maxpool_3a), 3b, 4a, (maxpool_5a)
@@ -194,15 +192,6 @@ SPACE = Space(
 )
 
 
-def _test_structure(rng: random.Random) -> Point:
-    """Mostly the stem and the mixed blocks alone, else one residual block on one grid."""
-    modules = [0, 0, 0]
-    grid = rng.randrange(9)
-    if grid < 3:
-        modules[grid] = 1
-    return {"modules": modules, "reduction_a": [rng.randint(1, 12) for _ in range(4)]}
-
-
 FAMILY = Family(
     name="inception_resnet_v2",
     summary="Inception-ResNet-v2: scaled residual Inception blocks on 35/17/8 grids, Reduction-A as data",
@@ -221,6 +210,6 @@ FAMILY = Family(
         "resolution": Choice((75, 76, 80, 91)),
         "num_classes": Int(2, 12),
     },
-    test_structure=_test_structure,
+    test_structure=one_grid_structure,  # the stem and reductions alone, else one block on one grid
     year=2016,
 )

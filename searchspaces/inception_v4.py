@@ -245,7 +245,7 @@ SPACE = Space(
 )
 
 
-def _test_structure(rng: random.Random) -> Point:
+def one_grid_structure(rng: random.Random) -> Point:
     """Mostly the stem and the reductions alone, else one module on one grid: fvcore traces every
     op, and each module kind still comes up in ~20 of 200 points."""
     modules = [0, 0, 0]
@@ -273,6 +273,6 @@ FAMILY = Family(
         "resolution": Choice((75, 76, 80, 91)),
         "num_classes": Int(2, 12),
     },
-    test_structure=_test_structure,
+    test_structure=one_grid_structure,
     year=2016,
 )
