@@ -211,6 +211,14 @@ SPACE = Space(
     ),
 )
 
+VARIANTS = [
+    ("convnext_tiny", [3, 3, 9, 3], [96, 192, 384, 768], 0.1, 28_589_128, 4_470_437_376, "28M", "4.5G"),
+    ("convnext_small", [3, 3, 27, 3], [96, 192, 384, 768], 0.4, 50_223_688, 8_705_392_128, "50M", "8.7G"),
+    ("convnext_base", [3, 3, 27, 3], [128, 256, 512, 1024], 0.5, 88_591_464, 15_383_635_968, "89M", "15.4G"),
+    ("convnext_large", [3, 3, 27, 3], [192, 384, 768, 1536], 0.5, 197_767_336, 34_404_793_344, "198M", "34.4G"),
+]  # fmt: skip
+"""torchvision's ConvNeXt variants: name, depths, dims, stochastic depth, then the reference figures."""
+
 FAMILY = Family(
     name="convnext",
     summary="ConvNeXt: patchify stem, depthwise kxk + inverted bottleneck blocks, LayerNorm, layer scale",
@@ -219,48 +227,7 @@ FAMILY = Family(
     complexity_fn=complexity,
     canonical=canonical_table(
         ("name", "depths", "dims", "stochastic_depth_prob", *REFERENCE_COLUMNS),
-        [
-            (
-                "convnext_tiny",
-                [3, 3, 9, 3],
-                [96, 192, 384, 768],
-                0.1,
-                28_589_128,
-                4_470_437_376,
-                "28M",
-                "4.5G",
-            ),
-            (
-                "convnext_small",
-                [3, 3, 27, 3],
-                [96, 192, 384, 768],
-                0.4,
-                50_223_688,
-                8_705_392_128,
-                "50M",
-                "8.7G",
-            ),
-            (
-                "convnext_base",
-                [3, 3, 27, 3],
-                [128, 256, 512, 1024],
-                0.5,
-                88_591_464,
-                15_383_635_968,
-                "89M",
-                "15.4G",
-            ),
-            (
-                "convnext_large",
-                [3, 3, 27, 3],
-                [192, 384, 768, 1536],
-                0.5,
-                197_767_336,
-                34_404_793_344,
-                "198M",
-                "34.4G",
-            ),
-        ],
+        VARIANTS,
         TORCHVISION,
         resolution=224,
     ),
