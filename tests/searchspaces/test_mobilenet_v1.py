@@ -6,9 +6,8 @@ import pytest
 import torch
 
 from scalesearch.cost.breakdown import breakdown
-from scalesearch.cost.fvcore_count import count
 from searchspaces.mobilenet_v1 import FAMILY, PAPER_TABLE, STAGES, DepthwiseSeparableConv
-from tests.searchspaces.golden import state_dict_sha256
+from tests.searchspaces.golden import check_canonical, check_golden_point
 
 # sha256 of the reference state dict's "key shape" lines, shape written 32x3x3x3, joined by "\n",
 # computed from /work/refdata/golden.json (timm 1.0.31 create_model(name, pretrained=False)):
@@ -44,25 +43,12 @@ def test_stage_table_is_table_1() -> None:
 
 @pytest.mark.parametrize("canonical", FAMILY.canonical, ids=lambda c: c.name)
 def test_canonical(canonical) -> None:
-    point = FAMILY.point(canonical.values)
-    counted = count(FAMILY.build(point), point["resolution"])
-    assert (counted.params, counted.flops) == (canonical.reference.params, canonical.reference.flops)
-    analytic = FAMILY.complexity(point)
-    assert (analytic.params, analytic.flops, analytic.activations) == (
-        counted.params,
-        counted.flops,
-        counted.activations,
-    )
-    with torch.device("meta"):
-        assert state_dict_sha256(FAMILY.build(point)) == STATE_DICT_SHA256[canonical.name]
+    check_canonical(FAMILY, canonical, STATE_DICT_SHA256[canonical.name])
 
 
 @pytest.mark.parametrize(("values", "params", "flops"), GOLDEN, ids=lambda v: "")
 def test_golden_points(values, params, flops) -> None:
-    point = FAMILY.point(values)
-    counted = count(FAMILY.build(point), point["resolution"])
-    assert (counted.params, counted.flops) == (params, flops)
-    assert (FAMILY.complexity(point).params, FAMILY.complexity(point).flops) == (params, flops)
+    check_golden_point(FAMILY, values, params, flops)
 
 
 def test_blocks_have_no_shortcut() -> None:

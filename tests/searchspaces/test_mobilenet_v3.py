@@ -9,11 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from scalesearch.cost.fvcore_count import count
 from scalesearch.errors import PointError
 from searchspaces.blocks import InvertedResidual
 from searchspaces.mobilenet_v3 import FAMILY
-from tests.searchspaces.golden import state_dict_sha256
+from tests.searchspaces.golden import check_canonical, check_golden_point
 
 # sha256 of the reference state dict's "key shape" lines, shape written 16x3x3x3, joined by "\n",
 # computed from /work/refdata/golden.json (torchvision 0.28.0 mobilenet_v3_*(weights=None)):
@@ -43,25 +42,12 @@ def _one_thread():
 
 @pytest.mark.parametrize("canonical", FAMILY.canonical, ids=lambda c: c.name)
 def test_canonical(canonical) -> None:
-    point = FAMILY.point(canonical.values)
-    counted = count(FAMILY.build(point), point["resolution"])
-    assert (counted.params, counted.flops) == (canonical.reference.params, canonical.reference.flops)
-    analytic = FAMILY.complexity(point)
-    assert (analytic.params, analytic.flops, analytic.activations) == (
-        counted.params,
-        counted.flops,
-        counted.activations,
-    )
-    with torch.device("meta"):
-        assert state_dict_sha256(FAMILY.build(point)) == STATE_DICT_SHA256[canonical.name]
+    check_canonical(FAMILY, canonical, STATE_DICT_SHA256[canonical.name])
 
 
 @pytest.mark.parametrize(("values", "params", "flops"), GOLDEN, ids=lambda v: "")
 def test_golden_points(values, params, flops) -> None:
-    point = FAMILY.point(values)
-    counted = count(FAMILY.build(point), point["resolution"])
-    assert (counted.params, counted.flops) == (params, flops)
-    assert (FAMILY.complexity(point).params, FAMILY.complexity(point).flops) == (params, flops)
+    check_golden_point(FAMILY, values, params, flops)
 
 
 def test_blocks_are_the_shared_inverted_residual() -> None:
