@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from scalesearch.cost.analytic import Tally
 
@@ -227,3 +229,152 @@ class InvertedResidual(nn.Module):
         if cfg.squeeze:
             SqueezeExcitation.complexity(t, cfg.hidden, cfg.squeeze, size)
         return ConvNormAct.complexity(t, cfg.hidden, cfg.c_out, size, 1)
+
+
+class SeparableConv2d(nn.Module):
+    """A kxk depthwise convolution then a 1x1 pointwise one, both without bias and with nothing
+    between them: timm's ``SeparableConv2d`` of the legacy Xception (``conv1``, ``pointwise``)."""
+
+    def __init__(
+        self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1, padding: int = 1, dilation: int = 1
+    ) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_in, kernel, stride, padding, dilation, groups=c_in, bias=False)
+        self.pointwise = nn.Conv2d(c_in, c_out, 1, 1, 0, 1, 1, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pointwise(self.conv1(x))
+
+    @staticmethod
+    def complexity(
+        t: Tally,
+        c_in: int,
+        c_out: int,
+        size: int,
+        kernel: int = 3,
+        stride: int = 1,
+        padding: int = 1,
+        dilation: int = 1,
+    ) -> int:
+        size = t.conv(c_in, c_in, size, kernel, stride, padding, groups=c_in, dilation=dilation)
+        return t.conv(c_in, c_out, size, 1, 1, 0)
+
+
+def linear_drop_rates(p_last: float, n: int) -> list[float]:
+    """Stochastic depth's linear decay rule (Huang et al. 2016, eq. 4): block ``l`` of ``n``
+    (counted from 1) drops its residual branch with probability ``p_last * l / n``, so the
+    first block keeps almost always and the last drops with ``p_last``. (torchvision and timm
+    ramp from 0 instead: ``p_last * (l - 1) / (n - 1)``.)"""
+    return [p_last * (i + 1) / n for i in range(n)]
+
+
+def same_padding(kernel: int, stride: int = 1, dilation: int = 1) -> int:
+    """timm's ``get_padding``: ``((stride - 1) + dilation * (kernel - 1)) // 2``."""
+    return ((stride - 1) + dilation * (kernel - 1)) // 2
+
+
+class StdConv2d(nn.Conv2d):
+    """Conv2d with weight standardisation (Qiao et al. 2019; BiT), laid out as timm's ``StdConv2d``.
+
+    Each output filter's weights are standardised to zero mean, unit variance before the
+    convolution, through ``F.batch_norm`` in training mode on the weight viewed as
+    ``1 x c_out x fan_in`` (as timm does), so fvcore counts it as a batch norm without affine:
+    4 flops per weight. ``padding=None`` is timm's :func:`same_padding`; timm's default ``eps``
+    is 1e-6, BiT's 1e-8.
+    """
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int | None = None,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+        eps: float = 1e-6,
+    ) -> None:
+        if padding is None:
+            padding = same_padding(kernel, stride, dilation)
+        super().__init__(c_in, c_out, kernel, stride, padding, dilation, groups, bias)
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = self.weight.reshape(1, self.out_channels, -1)
+        w = F.batch_norm(w, None, None, training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    @staticmethod
+    def complexity(
+        t: Tally,
+        c_in: int,
+        c_out: int,
+        size: int,
+        kernel: int,
+        stride: int = 1,
+        padding: int | None = None,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+    ) -> int:
+        if padding is None:
+            padding = same_padding(kernel, stride, dilation)
+        t.layer("batch_norm", 0, 4 * c_out * (c_in // groups) * kernel * kernel)
+        return t.conv(c_in, c_out, size, kernel, stride, padding, groups, bias, dilation)
+
+
+class GroupNormAct(nn.GroupNorm):
+    """Group norm then an activation in one module, laid out as timm's ``GroupNormAct`` (its state
+    dict is ``nn.GroupNorm``'s; ``num_groups`` comes second, as in timm).
+
+    fvcore counts ``aten::group_norm`` with affine as 5 flops per element; the activation is not
+    counted. fvcore's breakdown by type files a GroupNorm's own parameters under ``other`` (its
+    module classes are conv, linear, batch and layer norm), so the cost twin tags them there.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        num_groups: int = 32,
+        eps: float = 1e-5,
+        act: Act | None = nn.ReLU,
+        inplace: bool = True,
+    ) -> None:
+        super().__init__(num_groups, channels, eps=eps)
+        self.drop = nn.Identity()
+        self.act = act(inplace=inplace) if act is not None else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+        return self.act(self.drop(x))
+
+    @staticmethod
+    def complexity(t: Tally, channels: int, size: int) -> None:
+        t.layer("group_norm", 0, 5 * channels * size * size)
+        t.layer("other", 2 * channels, 0)
+
+
+class TableConv(nn.Module):
+    """A convolution whose output map ``j`` reads only the input maps ``table[j]`` (LeNet-5's C3
+    connection table): one small biased Conv2d per output map over its inputs (``maps.j``), the
+    outputs concatenated -- what a dense convolution with the other weights held at zero computes,
+    counted as the sparse layer it is."""
+
+    def __init__(self, table: tuple[tuple[int, ...], ...], kernel: int, stride: int, padding: int) -> None:
+        super().__init__()
+        self.table = table
+        self.maps = nn.ModuleList(nn.Conv2d(len(inputs), 1, kernel, stride, padding) for inputs in table)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat(
+            [conv(x[:, list(inputs)]) for conv, inputs in zip(self.maps, self.table, strict=True)], 1
+        )
+
+    @staticmethod
+    def complexity(
+        t: Tally, table: tuple[tuple[int, ...], ...], size: int, kernel: int, stride: int, padding: int
+    ) -> int:
+        for inputs in table:
+            out = t.conv(len(inputs), 1, size, kernel, stride, padding, bias=True)
+        return out
