@@ -6,6 +6,9 @@ import torch
 
 from scalesearch.errors import ScalesearchError
 
+ONNXRUNTIME = "onnxruntime"
+"""A latency-only device: the network exported to ONNX and timed in ONNX Runtime on the CPU."""
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """A torch device from ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``."""

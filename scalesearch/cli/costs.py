@@ -21,7 +21,7 @@ def _point_args(p: argparse.ArgumentParser) -> None:
 
 def _latency_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--latency", action="store_true", help="also measure latency on --device")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or onnxruntime (exported, CPU)")
     p.add_argument("--batch-size", type=int, default=1, help="images per timed forward pass (latency)")
     p.add_argument(
         "--dtype",

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from scalesearch.cli import cluster, costs, families, plots, run, train
+from scalesearch.cli import cluster, costs, export, families, plots, run, train
 from scalesearch.cli.common import format_arg
 from scalesearch.errors import ScalesearchError
 
@@ -61,6 +61,12 @@ COMMANDS: tuple[Command, ...] = (
     Command("run", "run an experiment file (resumes when run again)", run.run_args, run.cmd_run),
     Command("results", "the trials of a run, best feasible point on top", run.results_args, run.cmd_results),
     Command("train", "train a network or a run's winner to completion", train.train_args, train.cmd_train),
+    Command(
+        "export",
+        "a network to ONNX or TorchScript, its parity with PyTorch checked",
+        export.export_args,
+        export.cmd_export,
+    ),
     Command(
         "pareto",
         "Pareto front of one or more runs, canonical networks drawn in",

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scalesearch.device import resolve_device
+from scalesearch.device import ONNXRUNTIME, resolve_device
 from scalesearch.errors import ScalesearchError
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -37,6 +37,11 @@ class LatencySpec:
             raise ScalesearchError(f"dtype must be one of {', '.join(DTYPES)}, but got dtype={self.dtype}")
         if self.batch_size < 1:
             raise ScalesearchError(f"batch size must be >= 1, but got batch_size={self.batch_size}")
+        if self.device == ONNXRUNTIME and (self.dtype != "fp32" or self.channels_last):
+            raise ScalesearchError(
+                f"device {ONNXRUNTIME} times fp32 in the default memory format only, but got "
+                f"dtype={self.dtype}, channels_last={self.channels_last}"
+            )
         if self.repeats < 1 or self.warmup < 0:
             raise ScalesearchError(
                 f"repeats >= 1 and warmup >= 0 must hold, but got repeats={self.repeats}, warmup={self.warmup}"
@@ -61,6 +66,15 @@ def device_name(device: torch.device) -> str:
     return f"cpu:{platform.machine()}:{platform.processor() or 'unknown'}:{torch.get_num_threads()}threads"
 
 
+def spec_device_name(device: str) -> str:
+    """The hardware name of a LatencySpec's device (``onnxruntime`` included), for the cache key."""
+    if device == ONNXRUNTIME:
+        from scalesearch.export.latency import device_name as onnxruntime_name
+
+        return onnxruntime_name()
+    return device_name(resolve_device(device))
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -77,6 +91,14 @@ def measure(
 
     ``progress(done, total, what)`` is called before each run (warm-up runs count first).
     """
+    if spec.device == ONNXRUNTIME:
+        from scalesearch.export.latency import device_name as onnxruntime_name
+        from scalesearch.export.latency import time_onnxruntime
+
+        times = time_onnxruntime(
+            model, resolution, spec.batch_size, spec.warmup, spec.repeats, progress, channels
+        )
+        return _summary(times, onnxruntime_name())
     tell = progress or (lambda done, total, what: None)
     total = spec.warmup + spec.repeats
     device = resolve_device(spec.device)
@@ -99,8 +121,13 @@ def measure(
             _sync(device)
             times.append((time.perf_counter() - start) * 1000)
     tell(total, total, "runs")
+    return _summary(times, device_name(device))
+
+
+def _summary(times: list[float], name: str) -> Latency:
+    """Median and interquartile range of the timed runs (milliseconds) on the device called ``name``."""
     q = statistics.quantiles(times, n=4) if len(times) >= 2 else [times[0]] * 3
-    return Latency(statistics.median(times), q[2] - q[0], len(times), device_name(device))
+    return Latency(statistics.median(times), q[2] - q[0], len(times), name)
 
 
 _NATIVE_CPU_FLAGS = {

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from scalesearch.cost.latency import LatencyCache, LatencySpec, measure, resolve_device
+from scalesearch.cost.latency import LatencyCache, LatencySpec, measure
 from scalesearch.errors import ResourceError, ScalesearchError
 from scalesearch.family import Family
 from scalesearch.metrics import COST_METRICS, FLOP_CONVENTION
@@ -123,12 +123,10 @@ def cost_of(
             family.name, point, resolution, method, analytic.params, analytic.flops, analytic.activations
         )
     if latency is not None:
-        from scalesearch.cost.latency import device_name
+        from scalesearch.cost.latency import spec_device_name
 
         cache = cache or LatencyCache()
-        key = cache.key(
-            family.name, point_key(point), resolution, latency, device_name(resolve_device(latency.device))
-        )
+        key = cache.key(family.name, point_key(point), resolution, latency, spec_device_name(latency.device))
         measured = cache.get(key)
         if measured is None:
             if model is None:
