@@ -36,7 +36,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         raise InitError(f"--init {path}: no such file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, KeyError) as err:
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise InitError(
             f"--init {path}: not a state-dict file torch.load(weights_only=True) can read ({reason[:200]})"

@@ -138,3 +138,11 @@ def test_missing_tensorboard_names_the_extra(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     with pytest.raises(UsageError, match=r"pip install 'scalesearch\[tracking\]'"), tensorboard(tmp_path):
         pass
+
+
+def test_a_text_file_as_init_is_one_line(tmp_path: Path) -> None:
+    """torch.load raises a bare KeyError on a text file; it is reported as the file's fault."""
+    text = tmp_path / "notes.txt"
+    text.write_text("hello world\n")
+    with pytest.raises(InitError, match="notes.txt: not a state-dict file"):
+        read_state_dict(text)
