@@ -27,6 +27,7 @@ from scalesearch.analysis.pareto import (
     resolve_directions,
 )
 from scalesearch.analysis.plots import draw_figure
+from scalesearch.analysis.science_report import science_sections
 from scalesearch.atomic import write_atomic
 from scalesearch.errors import ScalesearchError
 from scalesearch.formatting import MISSING, format_metric, format_value, tidy
@@ -370,6 +371,7 @@ def render_report(
         ),
         ("Canonical networks", _references(references, x, metric)),
         ("Cost landscape", _landscape(landscape)),
+        *science_sections(df),  # error EDFs and scaling-law fit, when there are enough trained points
         (f"Trials (best {escape(metric)} first)", _trials(df, meta, x, metric, direction)),
     ]
     slug = {

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from scalesearch.cli import cluster, costs, export, families, plots, run, train
+from scalesearch.cli import cluster, costs, export, families, plots, run, science, train
 from scalesearch.cli.common import format_arg
 from scalesearch.errors import ScalesearchError
 
@@ -74,6 +74,18 @@ COMMANDS: tuple[Command, ...] = (
         plots.cmd_pareto,
     ),
     Command("report", "one self-contained HTML page about a run", plots.report_args, plots.cmd_report),
+    Command(
+        "edf",
+        "error EDFs of trained populations (complexity-matched, KS) or complexity EDFs of a space",
+        science.edf_args,
+        science.cmd_edf,
+    ),
+    Command(
+        "fit",
+        "scaling-law fits err = a + b*C^-c per family, extrapolated to a target with intervals",
+        science.fit_args,
+        science.cmd_fit,
+    ),
     Command(
         "submit",
         "run an experiment on a Ray cluster as a Ray job and bring its results back",
