@@ -23,7 +23,8 @@ from torch import Tensor, nn
 
 from scalesearch.cost.analytic import Counts, Tally, conv_out
 from scalesearch.family import REFERENCE_COLUMNS, TORCHVISION, Family, canonical_table
-from scalesearch.space import Choice, Constraint, Int, IntList, Param, Point, Space
+from scalesearch.space import Choice, Constraint, Float, Int, IntList, Param, Point, Space
+from searchspaces.blocks import StochasticDepth, linear_drop_rates
 
 STAGE_PLANES = (64, 128, 256, 512)
 STAGE_STRIDES = (1, 2, 2, 2)
@@ -52,12 +53,25 @@ def _downsample_complexity(t: Tally, c_in: int, c_out: int, stride: int, size: i
         t.bn(c_out, out)
 
 
+def _stochastic_depth(p: float) -> StochasticDepth | None:
+    """The residual branch's stochastic depth; None (no module, torchvision's layout) at p = 0."""
+    return StochasticDepth(p) if p > 0 else None
+
+
 class BasicBlock(nn.Module):
     """3x3 - BN - ReLU - 3x3 - BN, plus the shortcut, then ReLU (torchvision ``BasicBlock``)."""
 
     expansion = 1
 
-    def __init__(self, c_in: int, planes: int, stride: int, groups: int = 1, base_width: int = 64) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        planes: int,
+        stride: int,
+        groups: int = 1,
+        base_width: int = 64,
+        drop_path: float = 0.0,
+    ) -> None:
         super().__init__()
         if groups != 1 or base_width != 64:
             raise ValueError("BasicBlock only supports groups=1 and base_width=64")
@@ -67,11 +81,14 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = _downsample(c_in, planes, stride)
+        self.stochastic_depth = _stochastic_depth(drop_path)
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
+        if self.stochastic_depth is not None:
+            out = self.stochastic_depth(out)
         out += identity
         return self.relu(out)
 
@@ -97,7 +114,15 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, c_in: int, planes: int, stride: int, groups: int = 1, base_width: int = 64) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        planes: int,
+        stride: int,
+        groups: int = 1,
+        base_width: int = 64,
+        drop_path: float = 0.0,
+    ) -> None:
         super().__init__()
         width = group_width(planes, groups, base_width)
         c_out = planes * self.expansion
@@ -109,12 +134,15 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(c_out)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = _downsample(c_in, c_out, stride)
+        self.stochastic_depth = _stochastic_depth(drop_path)
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
+        if self.stochastic_depth is not None:
+            out = self.stochastic_depth(out)
         out += identity
         return self.relu(out)
 
@@ -146,7 +174,13 @@ class ResNet(nn.Module):
     layer4: nn.Sequential
 
     def __init__(
-        self, block: str, layers: list[int], cardinality: int, bottleneck_width: int, num_classes: int
+        self,
+        block: str,
+        layers: list[int],
+        cardinality: int,
+        bottleneck_width: int,
+        num_classes: int,
+        drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
         cls = BLOCKS[block]
@@ -155,10 +189,12 @@ class ResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
         c_in = STEM_WIDTH
+        rates = iter(linear_drop_rates(drop_path_rate, sum(layers)))
         for i, (planes, stride, n) in enumerate(zip(STAGE_PLANES, STAGE_STRIDES, layers, strict=True)):
             blocks = []
             for j in range(n):
-                blocks.append(cls(c_in, planes, stride if j == 0 else 1, cardinality, bottleneck_width))
+                s = stride if j == 0 else 1
+                blocks.append(cls(c_in, planes, s, cardinality, bottleneck_width, next(rates)))
                 c_in = planes * cls.expansion
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -174,7 +210,14 @@ class ResNet(nn.Module):
 
 
 def build(p: Point) -> nn.Module:
-    return ResNet(p["block"], p["layers"], p["cardinality"], p["bottleneck_width"], p["num_classes"])
+    return ResNet(
+        p["block"],
+        p["layers"],
+        p["cardinality"],
+        p["bottleneck_width"],
+        p["num_classes"],
+        p["drop_path_rate"],
+    )
 
 
 def complexity(p: Point) -> Counts:
@@ -233,6 +276,12 @@ SPACE = Space(
             64,
             "d: width per group of the 3x3 in stage 1 (torchvision width_per_group); 64 = ResNet",
             search=Choice((4, 8, 14, 24, 40, 64, 128)),
+        ),
+        Param(
+            "drop_path_rate",
+            Float(0.0, 1.0),
+            0.0,
+            "stochastic depth (Huang et al. 2016): block l of L drops its residual branch with p = drop_path_rate * l / L",
         ),
         Param("resolution", Int(8, 1024), 224, "input image side in pixels"),
         Param("num_classes", Int(1, 100_000), 1000, "classifier outputs"),
