@@ -329,8 +329,7 @@ class GroupNormAct(nn.GroupNorm):
     dict is ``nn.GroupNorm``'s; ``num_groups`` comes second, as in timm).
 
     fvcore counts ``aten::group_norm`` with affine as 5 flops per element; the activation is not
-    counted. fvcore's breakdown by type files a GroupNorm's own parameters under ``other`` (its
-    module classes are conv, linear, batch and layer norm), so the cost twin tags them there.
+    counted; its own parameters are the ``group norm`` layer type's in the breakdown by type.
     """
 
     def __init__(
@@ -351,8 +350,7 @@ class GroupNormAct(nn.GroupNorm):
 
     @staticmethod
     def complexity(t: Tally, channels: int, size: int) -> None:
-        t.layer("group_norm", 0, 5 * channels * size * size)
-        t.layer("other", 2 * channels, 0)
+        t.layer("group_norm", 2 * channels, 5 * channels * size * size)
 
 
 class TableConv(nn.Module):

@@ -132,6 +132,8 @@ def _module_kind(module: nn.Module) -> str | None:
         return "batch_norm"
     if isinstance(module, nn.LayerNorm):
         return "layer_norm"
+    if isinstance(module, nn.GroupNorm):
+        return "group_norm"
     return None
 
 
