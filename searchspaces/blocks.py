@@ -376,3 +376,17 @@ class TableConv(nn.Module):
         for inputs in table:
             out = t.conv(len(inputs), 1, size, kernel, stride, padding, bias=True)
         return out
+
+
+class Subsampling(nn.Module):
+    """LeNet-5's S2/S4: each unit sums its window, times a trainable coefficient per map, plus a
+    trainable bias per map, then the squashing function (an average pool, a depthwise 1x1 conv)."""
+
+    def __init__(self, channels: int, kernel: int, stride: int, ceil: bool, act: nn.Module) -> None:
+        super().__init__()
+        self.pool = nn.AvgPool2d(kernel, stride, ceil_mode=ceil)
+        self.coef = nn.Conv2d(channels, channels, 1, groups=channels)
+        self.act = act
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.coef(self.pool(x)))

@@ -18,7 +18,6 @@ counts the asymmetric (1xn, nx1) convs of the later generations.
 
 from __future__ import annotations
 
-import math
 import random
 
 import torch
@@ -28,6 +27,7 @@ from torch import Tensor, nn
 from scalesearch.cost.analytic import Counts, Tally
 from scalesearch.family import Family, canonical_table
 from scalesearch.space import Choice, Constraint, Float, Int, IntList, Param, Point, Space
+from searchspaces.rounding import pool_out, scaled
 
 Kernel = int | tuple[int, int]
 
@@ -68,15 +68,6 @@ class BasicConv2d(nn.Module):
         return size
 
 
-def pool_out(size: int, kernel: int, stride: int, padding: int = 0, ceil_mode: bool = False) -> int:
-    """Side after max/avg pooling, PyTorch's rule (``pooling_output_shape``) including ceil mode;
-    0 or less where PyTorch refuses the input as too small."""
-    out = math.floor((size + 2 * padding - kernel + (stride - 1 if ceil_mode else 0)) / stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
-
-
 # --------------------------------------------------------------------------- GoogLeNet
 
 COLUMNS = ("#1x1", "#3x3 reduce", "#3x3", "#5x5 reduce", "#5x5", "pool proj")
@@ -96,11 +87,6 @@ STEM = (64, 64, 192)
 """conv1 (7x7/2), conv2 (1x1) and conv3 (3x3) widths."""
 MIN_RESOLUTION = 15
 """The smallest side the stem and the three poolings after it accept (torchvision's min_size)."""
-
-
-def scaled(c: int, width_mult: float) -> int:
-    """A width times the multiplier, rounded half up, at least 1."""
-    return max(1, int(c * width_mult + 0.5))
 
 
 def module_rows(p: Point) -> dict[int, list[tuple[int, ...]]]:

@@ -17,8 +17,8 @@ stage at widths 64, 128, 256, 512, 512.
 
 from __future__ import annotations
 
-import math
 import random
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -26,18 +26,13 @@ from torch import Tensor, nn
 from scalesearch.cost.analytic import Counts, Tally, conv_out
 from scalesearch.family import Family, canonical_table
 from scalesearch.space import Choice, Constraint, Float, Int, IntList, Param, Point, Space
+from searchspaces.blocks import Subsampling, TableConv
+from searchspaces.plain_layouts import ALEXNET, LENET5, LENET5_C3_TABLE, NIN, VGG_DEPTHS, VGG_WIDTHS, ZFNET
+from searchspaces.rounding import pool_out, scaled
 
 STAGE_LISTS = ("widths", "kernels", "strides", "paddings", "pools")
 """Per-stage lists that must have one entry per entry of ``depths``."""
 
-VGG_WIDTHS = [64, 128, 256, 512, 512]
-VGG_DEPTHS = {
-    "vgg11": [1, 1, 2, 2, 2],
-    "vgg13": [2, 2, 2, 2, 2],
-    "vgg16": [2, 2, 3, 3, 3],
-    "vgg19": [2, 2, 4, 4, 4],
-}
-"""Simonyan & Zisserman (2015) Table 1, configurations A, B, D, E: 3x3 convolutions per stage."""
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
 
@@ -45,17 +40,9 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh}
 # --------------------------------------------------------------------------- derived layout
 
 
-def scaled(width: int, multiplier: float) -> int:
-    """A stage width times the width multiplier, rounded half up to a channel count (at least 1)."""
-    return max(1, math.floor(width * multiplier + 0.5))
-
-
-def pool_out(size: int, kernel: int, stride: int, ceil: bool) -> int:
-    """Output side of a pooling window without padding (PyTorch's floor/ceil rule)."""
-    if not ceil:
-        return conv_out(size, kernel, stride)
-    out = math.ceil((size - kernel) / stride) + 1
-    return out - 1 if (out - 1) * stride >= size else out
+def c3_table(p: Point) -> tuple[tuple[int, ...], ...] | None:
+    """The connection table of the second stage's first convolution, or None where it is dense."""
+    return LENET5_C3_TABLE if p["c3_table"] == "paper" else None
 
 
 def conv_layers(p: Point) -> list[list[tuple[int, int, int, int, int]]]:
@@ -88,7 +75,7 @@ def feature_sizes(p: Point) -> list[int]:
                 return sizes
         if p["pools"][i]:
             size = (
-                pool_out(size, p["pool_kernel"], p["pool_stride"], p["pool_ceil"])
+                pool_out(size, p["pool_kernel"], p["pool_stride"], ceil_mode=p["pool_ceil"])
                 if size >= p["pool_kernel"]
                 else 0
             )
@@ -107,23 +94,26 @@ def head_widths(p: Point, c_in: int) -> list[int]:
 # --------------------------------------------------------------------------- network
 
 
+def _act(name: str) -> nn.Module:
+    return nn.ReLU(inplace=True) if name == "relu" else ACTIVATIONS[name]()
+
+
 class PlainNet(nn.Module):
     """torchvision's ``VGG``/``AlexNet`` layout: ``features`` -> ``avgpool`` -> flatten -> ``classifier``."""
 
     def __init__(self, p: Point) -> None:
         super().__init__()
-        act = ACTIVATIONS[p["activation"]]
-        pool = nn.MaxPool2d if p["pool"] == "max" else nn.AvgPool2d
         features: list[nn.Module] = []
         stages = conv_layers(p)
         for i, stage in enumerate(stages):
-            for c_in, c_out, k, s, pad in stage:
-                features.append(nn.Conv2d(c_in, c_out, k, s, pad))
+            for j, (c_in, c_out, k, s, pad) in enumerate(stage):
+                table = c3_table(p) if (i, j) == (1, 0) else None
+                features.append(TableConv(table, k, s, pad) if table else nn.Conv2d(c_in, c_out, k, s, pad))
                 if p["batch_norm"]:
                     features.append(nn.BatchNorm2d(c_out))
-                features.append(act(inplace=True) if act is nn.ReLU else act())
+                features.append(_act(p["activation"]))
             if p["pools"][i]:
-                features.append(pool(p["pool_kernel"], p["pool_stride"], ceil_mode=p["pool_ceil"]))
+                features.append(self._pool(p, stage[-1][1]))
         self.features = nn.Sequential(*features)
         c_last = stages[-1][-1][1]
         if p["head"] == "gap":
@@ -135,10 +125,17 @@ class PlainNet(nn.Module):
         self._init_weights()
 
     @staticmethod
+    def _pool(p: Point, channels: int) -> nn.Module:
+        window = (p["pool_kernel"], p["pool_stride"])
+        if p["pool"] == "subsample":
+            return Subsampling(channels, *window, p["pool_ceil"], _act(p["activation"]))
+        return (nn.MaxPool2d if p["pool"] == "max" else nn.AvgPool2d)(*window, ceil_mode=p["pool_ceil"])
+
+    @staticmethod
     def _head(p: Point, dims: list[int]) -> list[nn.Module]:
         layers: list[nn.Module] = []
         for f_in, f_out in zip(dims[:-2], dims[1:-1], strict=True):
-            hidden = [nn.Linear(f_in, f_out), nn.ReLU(inplace=True)]
+            hidden = [nn.Linear(f_in, f_out), _act(p["activation"])]
             if p["dropout_position"] == "before":  # AlexNet: Dropout, Linear, ReLU
                 layers += [nn.Dropout(p["dropout"]), *hidden]
             else:  # VGG: Linear, ReLU, Dropout
@@ -173,12 +170,18 @@ def complexity(p: Point) -> Counts:
     t, size = Tally(), p["resolution"]
     c_last = p["in_channels"]
     for i, stage in enumerate(conv_layers(p)):
-        for c_in, c_last, k, s, pad in stage:
-            size = t.conv(c_in, c_last, size, k, s, pad, bias=True)
+        for j, (c_in, c_last, k, s, pad) in enumerate(stage):
+            table = c3_table(p) if (i, j) == (1, 0) else None
+            if table:
+                size = TableConv.complexity(t, table, size, k, s, pad)
+            else:
+                size = t.conv(c_in, c_last, size, k, s, pad, bias=True)
             if p["batch_norm"]:
                 t.bn(c_last, size)
         if p["pools"][i]:
-            size = pool_out(size, p["pool_kernel"], p["pool_stride"], p["pool_ceil"])
+            size = pool_out(size, p["pool_kernel"], p["pool_stride"], ceil_mode=p["pool_ceil"])
+            if p["pool"] == "subsample":  # a trainable coefficient and bias per map
+                t.conv(c_last, c_last, size, 1, groups=c_last, bias=True)
     if p["head"] == "gap" or p["avgpool"]:
         t.adaptive_avgpool(c_last, size)  # fvcore: one flop per input element, whatever the output
     if p["head"] == "fc":
@@ -201,6 +204,11 @@ def resolve(p: Point) -> Point:
     p["paddings"] = p["paddings"] if p["paddings"] is not None else [(k - 1) // 2 for k in p["kernels"]]
     p["pools"] = p["pools"] if p["pools"] is not None else [1] * n
     return p
+
+
+def _c3_shape(p: Point) -> tuple[int, int] | None:
+    """(c_in, c_out) of the second stage's first convolution, None without a second stage."""
+    return conv_layers(resolve(p))[1][0][:2] if len(p["depths"]) > 1 else None
 
 
 def _per_stage(name: str) -> Constraint:
@@ -233,8 +241,9 @@ SPACE = Space(
         Param("pools", IntList(0, 1, 1, 8), None, "1: a pooling window ends the stage; none: every stage"),
         Param("mlpconv", Int(0, 4), 0, "1x1 convolutions after every convolution (NiN's mlpconv: 2)"),
         Param("batch_norm", Choice((False, True)), False, "BatchNorm2d after every convolution (vgg*_bn)"),
-        Param("activation", Choice(("relu", "tanh")), "relu", "activation after every convolution"),
-        Param("pool", Choice(("max", "avg")), "max", "pooling window type"),
+        Param("activation", Choice(("relu", "tanh")), "relu", "after every conv and hidden Linear"),
+        Param("pool", Choice(("max", "avg", "subsample")), "max", "window type (subsample: LeNet-5's S2)"),
+        Param("c3_table", Choice(("full", "paper")), "full", "stage 2's first conv: dense or LeNet-5's C3"),
         Param("pool_kernel", Int(1, 8), 2, "pooling window side (AlexNet's overlapping pooling: 3)"),
         Param("pool_stride", Int(1, 8), 2, "pooling window stride"),
         Param(
@@ -277,37 +286,17 @@ SPACE = Space(
             ("resolution", "depths", "kernels", "strides", "paddings", "pools", "pool_kernel", "pool_stride"),
             lambda p: feature_sizes(dict(p))[-1] >= 1,
         ),
+        Constraint(
+            "c3_table=paper needs a second stage whose first convolution maps 6 to 16 channels (LeNet-5's C3)",
+            ("c3_table", "depths", "widths", "width_multiplier"),
+            lambda p: p["c3_table"] == "full" or _c3_shape(dict(p)) == (6, 16),
+        ),
     ),
     resolve=resolve,
 )
 
 _TV = "torchvision 0.28.0 {name}(), fvcore 0.1.5 FlopCountAnalysis eval mode on 1x3x224x224"
 
-ALEXNET = {
-    "depths": [1, 1, 1, 2], "widths": [64, 192, 384, 256], "kernels": [11, 5, 3, 3], "strides": [4, 1, 1, 1],
-    "paddings": [2, 2, 1, 1], "pools": [1, 1, 0, 1], "pool_kernel": 3, "avgpool": 6, "dropout_position": "before",
-}  # fmt: skip
-"""torchvision's single-tower AlexNet (the "one weird trick" widths 64-192-384-256-256)."""
-
-LENET5 = {
-    "in_channels": 1, "resolution": 32, "num_classes": 10, "depths": [1, 1, 1], "widths": [6, 16, 120],
-    "kernels": [5, 5, 5], "paddings": [0, 0, 0], "pools": [1, 1, 0], "pool": "avg", "activation": "tanh",
-    "avgpool": 0, "head_layers": 1, "head_width": 84, "dropout": 0.0,
-}  # fmt: skip
-"""LeCun et al. 1998 Fig. 2: C1 6@28x28, S2 6@14x14, C3 16@10x10, S4 16@5x5, C5 120, F6 84, 10 outputs."""
-
-ZFNET = {
-    "depths": [1, 1, 2, 1], "widths": [96, 256, 384, 256], "kernels": [7, 5, 3, 3], "strides": [2, 2, 1, 1],
-    "paddings": [1, 0, 1, 1], "pools": [1, 1, 0, 1], "pool_kernel": 3, "pool_ceil": True, "avgpool": 0,
-}  # fmt: skip
-"""Zeiler & Fergus 2014 Fig. 3: maps 110, 55, 26, 13, 13, 13, 6 on a 224 crop, then fc 4096, 4096."""
-
-NIN = {
-    "depths": [1, 1, 1, 1], "widths": [96, 256, 384, 1024], "kernels": [11, 5, 3, 3], "strides": [4, 1, 1, 1],
-    "paddings": [0, 2, 1, 1], "pools": [1, 1, 1, 0], "pool_kernel": 3, "pool_ceil": True, "mlpconv": 2,
-    "head": "gap",
-}  # fmt: skip
-"""Lin et al. 2014 NiN for ImageNet: four mlpconv blocks (conv + two 1x1), global average pooling."""
 
 CANONICAL = (
     *canonical_table(
@@ -328,8 +317,10 @@ CANONICAL = (
     *canonical_table(
         ("name", "paper_params"),
         [("lenet5", "0.06M")],
-        "LeCun et al. 1998 section II.B ('60,000 trainable parameters'); C3 fully connected (2,416 weights, "
-        "not the paper's 1,516), average pooling for the trainable subsampling, a linear output for the RBF",
+        "LeCun et al. 1998 section II.B ('about 60,000 trainable parameters'): C1 156, S2 12, C3 1,516 "
+        "(Table I's connection table), S4 32, C5 48,120, F6 10,164 equal the paper's per-layer counts "
+        "(60,000); the RBF output (84x10 fixed parameters) is a Linear 84->10 here (+850): 60,850 in all; "
+        "the paper's scaled tanh (1.7159 tanh(2x/3)) is a plain tanh",
         **LENET5,
     ),
     *canonical_table(
@@ -355,7 +346,7 @@ def _test_structure(rng: random.Random) -> Point:
     while True:
         n = rng.randint(1, 3)
         kernels = [rng.choice((1, 2, 3, 5)) for _ in range(n)]
-        values = {
+        values: dict[str, Any] = {
             "depths": [rng.randint(1, 2) for _ in range(n)],
             "widths": [rng.randint(1, 8) for _ in range(n)],
             "kernels": kernels,
@@ -368,6 +359,9 @@ def _test_structure(rng: random.Random) -> Point:
             "head": rng.choice(("fc", "fc", "gap")),
             "resolution": rng.randint(4, 32),
         }
+        if n > 1 and rng.random() < 0.1:  # LeNet-5's C3 connection table on a 6 -> 16 stage
+            values |= {"c3_table": "paper", "width_multiplier": 1.0, "head": "fc"}
+            values["widths"][:2] = [6, 16]
         if SPACE.is_valid(values):
             return values
 
@@ -384,7 +378,7 @@ FAMILY = Family(
         "mlpconv": Int(0, 2),
         "batch_norm": Choice((False, True)),
         "activation": Choice(("relu", "tanh")),
-        "pool": Choice(("max", "avg")),
+        "pool": Choice(("max", "avg", "subsample")),
         "avgpool": Int(0, 3),
         "head_layers": Int(0, 2),
         "head_width": Int(1, 16),
@@ -392,5 +386,6 @@ FAMILY = Family(
         "num_classes": Int(1, 12),
     },
     test_structure=_test_structure,
+    test_points=150,  # C3-table and subsampling points trace more convs: the suite takes as long as before
     year=1998,  # LeNet-5, the family's first network
 )

@@ -1,6 +1,6 @@
-"""Named channel and depth rounding rules shared by the MBConv families.
+"""Named channel, depth and map-size rounding rules shared by the families.
 
-These are the rules torchvision and timm use, so widths and depths derived from
+These are the rules torchvision and timm use, so widths, depths and map sides derived from
 fractional multipliers match the reference implementations exactly.
 """
 
@@ -27,3 +27,17 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
 def round_repeats(n: int, depth_mult: float) -> int:
     """Blocks in a stage of ``n`` base blocks scaled by ``depth_mult``: ``ceil(n * depth_mult)``."""
     return int(math.ceil(n * depth_mult))
+
+
+def scaled(width: int, multiplier: float) -> int:
+    """A width times the width multiplier, rounded half up to a channel count (at least 1)."""
+    return max(1, math.floor(width * multiplier + 0.5))
+
+
+def pool_out(size: int, kernel: int, stride: int, padding: int = 0, ceil_mode: bool = False) -> int:
+    """Side after max/avg pooling, PyTorch's rule (``pooling_output_shape``) including ceil mode;
+    0 or less where PyTorch refuses the input as too small."""
+    out = math.floor((size + 2 * padding - kernel + (stride - 1 if ceil_mode else 0)) / stride) + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out

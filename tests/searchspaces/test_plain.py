@@ -12,7 +12,7 @@ from torch import nn
 
 from scalesearch.cost.fvcore_count import count
 from scalesearch.errors import PointError
-from searchspaces.plain import ALEXNET, FAMILY, LENET5, VGG_DEPTHS, ZFNET, feature_sizes
+from searchspaces.plain import ALEXNET, FAMILY, LENET5, LENET5_C3_TABLE, VGG_DEPTHS, ZFNET, feature_sizes
 from tests.searchspaces.golden import state_dict_sha256
 
 CANONICAL = {c.name: c for c in FAMILY.canonical}
@@ -56,7 +56,54 @@ def test_headline_parameter_counts() -> None:
     61.1M (the two-tower paper network, 48-128-192-192-128 per tower, is the paper's "60M")."""
     assert f"{FAMILY.complexity(FAMILY.canonical_point('vgg16')).params / 1e6:.0f}M" == "138M"
     assert FAMILY.complexity(FAMILY.canonical_point("alexnet")).params == 61_100_840
-    assert FAMILY.complexity(FAMILY.canonical_point("lenet5")).params == 61_706  # paper: "60,000"
+    assert FAMILY.complexity(FAMILY.canonical_point("lenet5")).params == 60_000 + 850  # + Linear output
+
+
+def test_lenet5_per_layer_counts_are_the_papers() -> None:
+    """LeCun et al. 1998 section II.B: trainable parameters and connections of C1 ... C5. A conv's
+    connections are its multiply-adds plus one bias per output: fvcore's FLOPs + outputs."""
+    model = FAMILY.build(FAMILY.canonical_point("lenet5"))
+    c1, _, s2, c3, _, s4, c5, _ = model.features
+    f6 = model.classifier[0]
+    layers = {"C1": c1, "S2": s2, "C3": c3, "S4": s4, "C5": c5, "F6": f6}
+    params = {name: sum(p.numel() for p in m.parameters()) for name, m in layers.items()}
+    assert params == {"C1": 156, "S2": 12, "C3": 1516, "S4": 32, "C5": 48_120, "F6": 10_164}
+    assert sum(params.values()) == 60_000
+    inputs = {"C1": (1, 32), "S2": (6, 28), "C3": (6, 14), "S4": (16, 10), "C5": (16, 5)}
+    connections = {}
+    for name, (c, size) in inputs.items():
+        fv = count(layers[name], size, c)
+        if name in ("S2", "S4"):  # a 2x2 window and a bias per unit; fvcore: one multiply per unit
+            assert fv.flops == fv.activations
+            connections[name] = (4 + 1) * fv.activations
+        else:
+            connections[name] = fv.flops + fv.activations
+    assert connections == {"C1": 122_304, "S2": 5_880, "C3": 151_600, "S4": 2_000, "C5": 48_120}
+
+
+def test_lenet5_c3_connection_table() -> None:
+    """Table I: six contiguous triples, six contiguous quadruples, three discontinuous quadruples,
+    one map reading all six S2 maps; every S2 map feeds ten C3 maps."""
+    contiguous = lambda s: any(set(s) == {(a + i) % 6 for i in range(len(s))} for a in range(6))  # noqa: E731
+    kinds = [(len(s), contiguous(s)) for s in LENET5_C3_TABLE]
+    assert kinds == [(3, True)] * 6 + [(4, True)] * 6 + [(4, False)] * 3 + [(6, True)]
+    assert [sum(i in s for s in LENET5_C3_TABLE) for i in range(6)] == [10] * 6
+
+
+def test_lenet5_c3_equals_a_masked_dense_convolution() -> None:
+    """Each C3 map reads only its table's S2 maps: the same as a dense 6 -> 16 conv whose weights
+    from the other maps are zero; c3_table=full is that dense conv (2,416 parameters)."""
+    sparse = FAMILY.build(FAMILY.canonical_point("lenet5")).features[3]
+    dense = nn.Conv2d(6, 16, 5)
+    with torch.no_grad():
+        dense.weight.zero_()
+        for j, (conv, inputs) in enumerate(zip(sparse.maps, LENET5_C3_TABLE, strict=True)):
+            dense.weight[j, list(inputs)] = conv.weight[0]
+            dense.bias[j] = conv.bias[0]
+        x = torch.randn(2, 6, 14, 14)
+        torch.testing.assert_close(sparse(x), dense(x))
+    full = FAMILY.build({**LENET5, "c3_table": "full"}).features[3]
+    assert sum(p.numel() for p in full.parameters()) == 2416
 
 
 def test_vgg_configurations_are_table_1() -> None:
@@ -131,6 +178,9 @@ def test_width_multiplier_and_lenet_input_channels() -> None:
         ({"pools": [1, 1, 2, 1, 1]}, "pools must be a list of 1 to 8 integers in [0, 1]"),
         ({"head": "mlp"}, "head must be one of {fc, gap}, but got head=mlp"),
         ({"depths": [0, 1]}, "depths must be a list of 1 to 8 integers in [1, 16]"),
+        ({**LENET5, "width_multiplier": 2.0}, "c3_table=paper needs a second stage whose first convolution "
+         "maps 6 to 16 channels (LeNet-5's C3), but got"),
+        ({"c3_table": "paper"}, "c3_table=paper needs a second stage"),
     ],
 )  # fmt: skip
 def test_invalid_points(values: dict, message: str) -> None:
