@@ -182,3 +182,10 @@ def test_screen_reports_feasible_count_and_speed():
     assert data["cheapest"]["params"] <= data["dearest"]["params"]
     assert isinstance(data["dearest"]["violations"], list)
     assert json.dumps(data)  # plain JSON all through
+
+
+def test_fixed_points_table_names_each_rows_source_and_the_papers_figure():
+    out = run_main("fixed-points", "--family", "fractalnet", "--method", "analytic").stdout
+    row = next(line for line in out.splitlines() if line.startswith("fractalnet20 "))
+    # the family pins its own count; the paper's (unreproduced) 38.6M stands beside it, with its source
+    assert "33,724,618" in row and "38.6M" in row and "Larsson et al. 2017" in row

@@ -91,6 +91,19 @@ def fixed_points_args(p: argparse.ArgumentParser) -> None:
     format_arg(p, ("table", "json", "csv"))
 
 
+def short_source(source: str, limit: int = 40) -> str:
+    """The first clause of a reference's source ("timm 1.0.31 legacy_xception()", "LeCun et al. 1998
+    section II.B"), at most ``limit`` characters."""
+    for stop in (", ", " (", ": ", "; "):
+        source = source.split(stop, 1)[0]
+    return source if len(source) <= limit else source[: limit - 3] + "..."
+
+
+def _paper(row: dict) -> str:
+    figures = [row["paper_params"] or "", row["paper_flops"] or ""]
+    return " / ".join(f for f in figures if f) if any(figures) else ""
+
+
 def cmd_fixed_points(args: argparse.Namespace) -> int:
     from scalesearch.cost.record import cost_of
     from scalesearch.metrics import FLOP_CONVENTION
@@ -136,22 +149,28 @@ def cmd_fixed_points(args: argparse.Namespace) -> int:
     if args.format == "table":
         print(f"FLOPs: {FLOP_CONVENTION}; counted by {args.method}")
         print(
-            "ref_*: the reference implementation's exact count, else the paper's printed figure; "
+            "ref_*: the exact count the family pins (the reference implementation's, or the family's "
+            "own where only a paper defines the network); paper: the paper's printed figure "
+            "(params / FLOPs); source: where the row comes from (--format json: in full); "
             "non_default: the values where the network differs from its family's defaults"
         )
-        shown = [
-            {
-                **r,
-                "ref_params": r["ref_params"] if r["ref_params"] is not None else r["paper_params"],
-                "ref_flops": r["ref_flops"] if r["ref_flops"] is not None else r["paper_flops"],
-            }
-            for r in rows
-        ]
+        shown = [{**r, "paper": _paper(r), "source": short_source(r["reference"]["source"])} for r in rows]
         print(
             table(
                 shown,
-                ["name", "family", "resolution", "params", "ref_params", "flops", "ref_flops", "non_default"],
-            )
+                [
+                    "name",
+                    "family",
+                    "resolution",
+                    "params",
+                    "ref_params",
+                    "flops",
+                    "ref_flops",
+                    "paper",
+                    "source",
+                    "non_default",
+                ],
+            )  # fmt: skip
         )
     else:
         for r in rows:
