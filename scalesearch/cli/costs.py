@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from scalesearch.cli.common import Ticker, format_arg, wrap
+from scalesearch.cli.latency import profile_arg
 from scalesearch.errors import UsageError
 from scalesearch.formatting import compact, table, to_json
 
@@ -68,6 +69,7 @@ def cost_args(p: argparse.ArgumentParser) -> None:
         help="break params and FLOPs down by layer type (conv 1x1, conv dw 3x3, linear, batch norm...)",
     )
     _latency_args(p)
+    profile_arg(p)
     format_arg(p)
 
 
@@ -89,11 +91,16 @@ def cmd_cost(args: argparse.Namespace) -> int:
         warning = emulated_dtype(spec.device, spec.dtype)
         if warning:
             print(f"scalesearch cost: warning: {warning}", file=sys.stderr)
+    from scalesearch.latency.predict import resolve_profile
+
+    profile = resolve_profile(args.latency_profile, args.batch_size, args.dtype)
     try:
         rec = cost_of(fam, values, args.method, latency=spec, progress=tick)
     finally:
         tick.close()
     data = rec.as_dict()
+    if profile is not None:
+        data.update(profile.predict(fam, rec.point).as_dict())
     if args.format == "json":
         print(to_json(data))
     else:
@@ -108,6 +115,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
             "latency_ms",
             "latency_spread_ms",
             "latency",
+            "latency_ms_predicted",
+            "latency_band_ms",
+            "latency_profile",
             "unsupported",
             "flop_convention",
         ):
@@ -196,18 +206,30 @@ def screen_args(p: argparse.ArgumentParser) -> None:
         default="analytic",
         help="count each point analytically (fast) or build and trace it with fvcore (slow)",
     )
+    profile_arg(p)
     format_arg(p)
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
+    from scalesearch.latency.predict import resolve_profile
     from scalesearch.verdict.budget import format_number, parse_budget
     from scalesearch.verdict.screen import screen
 
     fam, fixed = _parse_point(args)
     budget = parse_budget(args.budget)
+    profile = resolve_profile(args.latency_profile)
     tick = Ticker(f"screen {fam.name}:")
     try:
-        result = screen(fam, budget, args.samples, fixed, method=args.method, seed=args.seed, progress=tick)
+        result = screen(
+            fam,
+            budget,
+            args.samples,
+            fixed,
+            method=args.method,
+            seed=args.seed,
+            progress=tick,
+            latency_profile=profile,
+        )
     finally:
         tick.close()
     if args.format == "json":
@@ -225,10 +247,13 @@ def cmd_screen(args: argparse.Namespace) -> int:
     ):
         if s is not None:
             r = s.record
+            latency = f"latency_ms={r.latency_ms:.3g} (predicted) " if r.latency_ms is not None else ""
             print(
-                f"{label:>18}: params={format_number(r.params)} flops={format_number(r.flops)} "
+                f"{label:>18}: params={format_number(r.params)} flops={format_number(r.flops)} {latency}"
                 f"{compact({k: v for k, v in r.point.items() if k in fam.space.search_domains(fixed)})}"
             )
+            if s.violations and label == "cheapest":
+                print(f"{'':>18}  {s.violations[0]}")
     return 0
 
 
@@ -239,19 +264,34 @@ def solve_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--match", help="a canonical network whose cost to match, e.g. resnet50")
     g.add_argument("--target", help="a target cost, e.g. 25.5M")
     p.add_argument(
-        "--metric", choices=["params", "flops", "activations"], default="params", help="the cost to match"
+        "--metric",
+        choices=["params", "flops", "activations", "latency_ms"],
+        default="params",
+        help="the cost to match (latency_ms: predicted by --latency-profile)",
     )
+    profile_arg(p)
     format_arg(p)
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
     import math
 
+    from scalesearch.latency.predict import resolve_profile
     from scalesearch.verdict.budget import canonical_resolver, format_number, parse_number
     from scalesearch.verdict.screen import solve
 
     fam, fixed = _parse_point(args)
-    if args.match:
+    profile = resolve_profile(args.latency_profile)
+    if args.metric == "latency_ms" and profile is None:
+        raise UsageError(
+            "--metric latency_ms needs --latency-profile NAME (see scalesearch latency profiles)"
+        )
+    if args.match and profile is not None and args.metric == "latency_ms":
+        from scalesearch.registry import find_canonical
+
+        ref, canonical = find_canonical(args.match)
+        target = profile.predict(ref, canonical.values).ms
+    elif args.match:
         target = canonical_resolver()(args.match, args.metric)
     else:
         try:
@@ -262,7 +302,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
             ) from None
         if not math.isfinite(target) or target <= 0:
             raise UsageError(f"--target must be a positive finite cost, but got --target {args.target}")
-    sol = solve(fam, fixed, args.free, args.metric, target)
+    sol = solve(fam, fixed, args.free, args.metric, target, latency_profile=profile)
     if args.format == "json":
         print(to_json({**sol.as_dict(), "match": args.match}))
     else:

@@ -68,7 +68,13 @@ def _caveat(scores: pd.Series, top: float, metric: str, val_size: int | None) ->
 def final_lines(exp: Any, results: pd.DataFrame, run_dir: str | Path, val_size: int | None) -> str:
     """What every run ends with (both backends): trial counts by state, then :func:`conclusion`."""
     counts = results["state"].value_counts().to_dict() if not results.empty else {}
+    latency = ""
+    if getattr(exp.evaluation, "latency_profile", None):  # the winner's latency measured for real
+        from scalesearch.latency.winners import winner_line
+
+        latency = winner_line(exp, results, run_dir)
     return (
         f"{exp.name}: {len(results)} trials ({', '.join(f'{v} {k}' for k, v in counts.items())}); "
         f"results: scalesearch results {run_dir}\n{conclusion(results, exp.objectives, run_dir, val_size)}"
+        + (f"\n{latency}" if latency else "")
     )
