@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scalesearch.cli.common import format_arg, out
 from scalesearch.errors import UsageError
 from scalesearch.formatting import compact, table, to_json
+
+if TYPE_CHECKING:
+    from scalesearch.experiment import Experiment
+    from scalesearch.tracking import SearchTracker
 
 
 def run_args(p: argparse.ArgumentParser) -> None:
@@ -39,17 +44,35 @@ def run_args(p: argparse.ArgumentParser) -> None:
         help="GPUs Ray reserves for each trial; fractions share a GPU (ray backend)",
     )
     p.add_argument("--max-concurrent", type=int, help="trials running at once (ray backend)")
+    mlflow_arg(p, "a parent run for the run directory, a nested run per trial")
+
+
+def mlflow_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--mlflow",
+        metavar="URI",
+        help=f"log to MLflow ({what}): a directory or file: URI (file:./mlruns), a tracking server "
+        "(http://host:5000) or a database (sqlite:///mlflow.db); needs pip install 'scalesearch[tracking]'",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from scalesearch.experiment import apply_overrides, load_experiment
+    from scalesearch.tracking import SearchTracker, tracking
 
     if args.trials is not None and args.trials < 1:
         raise UsageError(f"--trials must be >= 1, but got --trials {args.trials}")
-    exp = apply_overrides(load_experiment(args.file), args.overrides)
-    run_dir = Path(args.out or Path("runs") / exp.name)
+    with tracking(args.mlflow, SearchTracker) as tracker:  # a bad URI is refused before any work
+        exp = apply_overrides(load_experiment(args.file), args.overrides)
+        _run(args, exp, Path(args.out or Path("runs") / exp.name), tracker)
+    return 0
+
+
+def _run(args: argparse.Namespace, exp: Experiment, run_dir: Path, tracker: SearchTracker | None) -> None:
+    """The search on the chosen backend; Ray runs are logged to MLflow when they end."""
     if args.backend == "ray":
         from scalesearch.search.ray_backend import run_ray
+        from scalesearch.tracking import track_finished_run
 
         run_ray(
             exp,
@@ -62,8 +85,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             gpus_per_trial=args.gpus_per_trial,
             max_concurrent=args.max_concurrent,
         )
+        if tracker is not None:
+            track_finished_run(tracker, run_dir)
     else:
         from scalesearch.search.optuna_backend import run_optuna
+        from scalesearch.tracking import NO_TRACKING
 
         run_optuna(
             exp,
@@ -72,8 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             trials=args.trials,
             source=str(Path(args.file)),
             overrides=args.overrides,
+            tracker=tracker or NO_TRACKING,
         )
-    return 0
 
 
 def results_args(p: argparse.ArgumentParser) -> None:

@@ -12,11 +12,14 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scalesearch.cli.run import mlflow_arg
 from scalesearch.errors import UsageError
 from scalesearch.formatting import compact, to_json
 
 if TYPE_CHECKING:
     from scalesearch.experiment import Evaluation
+    from scalesearch.progress import Progress
+    from scalesearch.tracking import TrainTracker
 
 
 def train_args(p: argparse.ArgumentParser) -> None:
@@ -46,6 +49,7 @@ def train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format", choices=["table", "json"], default="table", help="output format of the summary"
     )
+    mlflow_arg(p, "one run: the command, every epoch, the summary, model.pt and summary.json")
 
 
 def _run_target(run_dir: Path, rank: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
@@ -116,6 +120,20 @@ def evaluation_of(
 
 def cmd_train(args: argparse.Namespace) -> int:
     from scalesearch.progress import Progress
+    from scalesearch.tracking import TrainTracker, tracking
+
+    with tracking(args.mlflow, TrainTracker) as tracker:  # a bad URI is refused before any work
+        summary = _train(args, Progress(), tracker)
+    if args.format == "json":
+        print(to_json(summary))
+    else:
+        for key, value in summary.items():
+            if value is not None:
+                print(f"{key:>18}: {compact(value)}")
+    return 0
+
+
+def _train(args: argparse.Namespace, progress: Progress, tracker: TrainTracker | None) -> dict[str, Any]:
     from scalesearch.train.final import TrainSpec, train_final
 
     family, point, defaults, label = resolve_target(args.target, args.values, args.rank)
@@ -133,11 +151,4 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"--set resolution={ev.resolution}"
         )
     spec = TrainSpec(family, point, ev, label, args.init, args.num_classes, args.freeze_backbone)
-    summary = train_final(spec, Path(args.out), Progress())
-    if args.format == "json":
-        print(to_json(summary))
-    else:
-        for key, value in summary.items():
-            if value is not None:
-                print(f"{key:>18}: {compact(value)}")
-    return 0
+    return train_final(spec, Path(args.out), progress, tracker)

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -38,6 +38,9 @@ from scalesearch.registry import get_family
 from scalesearch.train import checkpoint, init
 from scalesearch.train.data import Data, load_dataset
 from scalesearch.train.loop import TrialFailed, _check_args, _epoch, _Run, _setup
+
+if TYPE_CHECKING:
+    from scalesearch.tracking import TrainTracker
 
 COMMAND_FILE, CHECKPOINT, METRICS_CSV, SUMMARY, WEIGHTS, TENSORBOARD = (
     "train.json",
@@ -214,10 +217,11 @@ def _apply_threads(threads: int | None) -> None:
 
 def _setup_run(spec: TrainSpec, model: nn.Module, data: Data) -> _Run:
     ev = spec.evaluation
-    args = (ev.epochs, ev.batch_size, ev.lr, ev.optimizer, None, ev.label_smoothing, ev.max_batches_per_epoch)
+    wd = ev.weight_decay
+    args = (ev.epochs, ev.batch_size, ev.lr, ev.optimizer, wd, ev.label_smoothing, ev.max_batches_per_epoch)
     _check_args(*args)
     return _setup(
-        model, data, ev.epochs, ev.batch_size, ev.lr, ev.optimizer, None, ev.label_smoothing, ev.device,
+        model, data, ev.epochs, ev.batch_size, ev.lr, ev.optimizer, wd, ev.label_smoothing, ev.device,
         ev.seed, ev.max_batches_per_epoch, True,
     )  # fmt: skip
 
@@ -240,8 +244,11 @@ def _train_epoch(run: _Run, epoch: int, history: list[dict[str, float]]) -> dict
     }
 
 
-def train_final(spec: TrainSpec, out: str | Path, progress: Progress | None = None) -> dict[str, Any]:
-    """Train ``spec`` into ``out`` (resuming from its checkpoint when one is there); returns the summary."""
+def train_final(
+    spec: TrainSpec, out: str | Path, progress: Progress | None = None, tracker: TrainTracker | None = None
+) -> dict[str, Any]:
+    """Train ``spec`` into ``out`` (resuming from its checkpoint when one is there); returns the summary.
+    ``tracker`` logs it to MLflow: the command, every epoch, the summary, ``model.pt`` and ``summary.json``."""
     out, ev = Path(out), spec.evaluation
     progress = progress or Progress()
     command = spec.command()
@@ -261,6 +268,8 @@ def train_final(spec: TrainSpec, out: str | Path, progress: Progress | None = No
     if resuming and (out / CHECKPOINT).exists():
         done, history = checkpoint.restore(run, checkpoint.load_checkpoint(out / CHECKPOINT))
         progress.say(f"resuming from epoch {done}/{ev.epochs} ({out / CHECKPOINT})")
+    if tracker is not None:
+        tracker.start_training(out, command, spec.target or spec.family, progress.say)
     progress.stage_name, progress.total = "train", 1
     progress.current = f" | {spec.target or spec.family}"
     with tensorboard(out / TENSORBOARD) as board:
@@ -273,10 +282,14 @@ def train_final(spec: TrainSpec, out: str | Path, progress: Progress | None = No
             board.flush()
             checkpoint.save_checkpoint(out / CHECKPOINT, checkpoint.capture(run, epoch, history))
             write_metrics_csv(out / METRICS_CSV, history)
+            if tracker is not None:
+                tracker.log_epochs(history)
             progress.epoch(epoch, ev.epochs, metrics)
     progress.end_line()
     summary = summarize(spec, point, run, history, out)
     write_json_atomic(out / SUMMARY, summary)
+    if tracker is not None:
+        tracker.finish_training(history, summary, [out / SUMMARY, out / WEIGHTS])
     return summary
 
 
