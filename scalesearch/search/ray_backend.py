@@ -12,13 +12,16 @@ schedulers are in :mod:`.tune_searchers`, the stage context and ``trials.jsonl``
   ``Evaluator.prepare`` on the driver before Tune schedules it; a rejected point is written
   to ``trials.jsonl`` (PRUNED, with its verdict and violations) and never launched.
 - Schedulers: pruner asha → ASHA, hyperband → async HyperBand, median → median stopping,
-  all on the per-epoch value of the first objective (single-objective runs only).
+  all on the per-epoch value of the first objective (single-objective runs only); pbt →
+  population-based training over the searched lr / weight_decay (:mod:`.tune_pbt`).
 - Results: :class:`RecordTrials` (a Tune callback on the driver) appends one record per
   trial to ``RUN_DIR/trials.jsonl`` as it finishes, the same keys as the Optuna backend's.
   Each record is keyed by (stage, number); a number is never written twice.
 - Resume: Tune's experiment state lives under ``RUN_DIR/ray/<study>``; re-running restores
   it (``Tuner.restore(..., resume_errored=True)``) with the searcher's state.
-- Faults: ``FailureConfig(max_failures=3)`` retries a trial whose worker or node died.
+- Checkpoints: every epoch (model, optimiser, scheduler, RNG states; :mod:`.ray_checkpoint`)
+  under ``RUN_DIR/ray/<study>/trial_*``. Faults: ``FailureConfig(max_failures=3)`` retries a trial
+  whose worker or node died, from its last checkpoint (the record's note says so).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,31 +51,42 @@ from scalesearch.search.ray_records import (
     STAGE_STATE,
     Records,
     StageRun,
+    error_text,
+    fmt,
+    fmt_values,
     make_record,
     say,
+    trial_note,
 )
 from scalesearch.search.records import TrialState, Verdict
 from scalesearch.search.runs import (
     RunLock,
-    check_feasible,
     check_run_dir,
+    checked_stage,
     stage_space,
     stage_total,
     study_name,
     write_meta,
 )
 from scalesearch.search.trial import Evaluator, Rejected
+from scalesearch.search.tune_pbt import check_pbt, make_pbt, population
 from scalesearch.search.tune_searchers import _payload, make_scheduler, make_searcher
 from scalesearch.search.validate import validate_run
 from scalesearch.verdict.budget import parse_budget
 
 # --------------------------------------------------------------------------- trainable (on the workers)
 
+for _name in ("ray.train._internal.storage", "ray.tune.trainable.trainable"):  # a line per checkpoint
+    logging.getLogger(_name).setLevel(logging.WARNING)  # on the workers, as they import the trainable
+
 
 def run_trial(config: dict[str, Any], ctx: StageRun) -> None:
-    """Train one point on a worker, reporting every epoch; failures are reported, not raised."""
+    """Train one point on a worker, reporting and checkpointing every epoch; a trial Tune retries (or
+    one PBT restarts from another's checkpoint) resumes from its checkpoint. Failures are reported,
+    not raised."""
     from ray import tune
 
+    from scalesearch.search import ray_checkpoint as rc
     from scalesearch.search.tune_space import to_values
 
     try:
@@ -84,38 +97,41 @@ def run_trial(config: dict[str, Any], ctx: StageRun) -> None:
         pass
     start = time.perf_counter()
     values = to_values(ctx.space, config)
+    number = int(config.get(NUMBER_KEY, -1))
     evaluator = Evaluator(ctx.exp, ctx.space, ctx.budget)
     base: dict[str, Any] = {"values": values, "family": ctx.space.family, "node": os.uname().nodename}
     try:
         prepared = evaluator.prepare(values)
     except Rejected as rej:
-        tune.report(
-            {
-                "epoch": 0,
-                RESULT_KEY: json.dumps(
-                    {
-                        **base,
-                        "verdict": rej.kind,
-                        "violations": rej.reasons,
-                        "point": rej.point,
-                        "costs": rej.costs,
-                    },
-                    default=str,
-                ),
-            }
-        )
+        payload = {
+            **base,
+            "verdict": rej.kind,
+            "violations": rej.reasons,
+            "point": rej.point,
+            "costs": rej.costs,
+        }
+        tune.report({"epoch": 0, RESULT_KEY: json.dumps(payload, default=str)})
         return
     base.update(point=prepared.point, costs=prepared.costs, verdict=Verdict.FEASIBLE)
-    state = {"epoch": 0, "metrics": {}}
+    state: dict[str, Any] = {"epoch": 0, "metrics": {}}
 
-    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+    def report(epoch: int, metrics: dict[str, float], schedule: list, checkpoint: dict | None) -> None:
         state.update(epoch=epoch, metrics=metrics)
         objectives = dict(zip(ctx.exp.objectives, evaluator.objective_values(prepared, metrics), strict=True))
         payload = {**base, "metrics": metrics, "epoch": epoch, "duration_s": time.perf_counter() - start}
-        tune.report({**objectives, "epoch": epoch, RESULT_KEY: json.dumps(payload, default=str)})
+        payload["schedule"] = schedule
+        rc.tune_report(
+            {**objectives, "epoch": epoch, RESULT_KEY: json.dumps(payload, default=str)}, checkpoint
+        )
 
     try:
-        evaluator.train(prepared, on_epoch)
+        hyper = rc.Hyper.of(evaluator, values)
+        run = rc.build_run(evaluator, prepared, hyper)
+        resumed = rc.load_start(run, hyper, rc.tune_checkpoint())
+        base.update(resumed_from_epoch=resumed.epoch, resumed_from_trial=resumed.source)
+        state["epoch"] = resumed.epoch
+        epochs, pbt = ctx.exp.evaluation.epochs, ctx.exp.pruner == "pbt"
+        rc.train_epochs(run, resumed, epochs, number, hyper, report, keep_last=pbt)
     except Exception as err:  # recorded as FAIL with its reason; not retried (it would fail again)
         payload = {
             **base,
@@ -143,14 +159,31 @@ class RecordTrials(_CallbackBase):
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         say(
             f"[{self.ctx.stage}] trial {trial.config.get(NUMBER_KEY)} failed on its worker "
-            f"({_error_text(trial)}); retrying ({trial.num_failures}/{MAX_FAILURES})"
+            f"({error_text(trial)}); retrying ({trial.num_failures}/{MAX_FAILURES})"
         )
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        p = _payload(result)
+        number, k, source = (
+            int(trial.config[NUMBER_KEY]),
+            p.get("resumed_from_epoch"),
+            p.get("resumed_from_trial"),
+        )
+        if not k or p.get("epoch") != k + 1:  # only the first epoch after a restart
+            return
+        if source != number:
+            hyper = f"lr={fmt(p['schedule'][-1]['lr'])} weight_decay={fmt(p['schedule'][-1]['weight_decay'])}"
+            say(
+                f"[{self.ctx.stage}] trial {number} continues from trial {source}'s epoch-{k} checkpoint with {hyper}"
+            )
+        elif self.ctx.exp.pruner != "pbt":  # PBT pauses and resumes trials all the time
+            say(f"[{self.ctx.stage}] trial {number} resumed from its epoch-{k} checkpoint")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial, None)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial, f"gave up after {trial.num_failures} failure(s): {_error_text(trial)}")
+        self._record(trial, f"gave up after {trial.num_failures} failure(s): {error_text(trial)}")
 
     def _record(self, trial: Any, system_error: str | None) -> None:
         from scalesearch.search.tune_space import to_values
@@ -192,38 +225,16 @@ class RecordTrials(_CallbackBase):
             error=error,
             duration_s=p.get("duration_s"),
             pruned_at_epoch=pruned_at,
+            note=trial_note(p, number, ctx.exp.pruner == "pbt"),
         )
         if ctx.records.write(record):
             shown = ", ".join(
-                f"{k}={_fmt(v)}" for k, v in (p.get("metrics") or {}).items() if k in ("accuracy", "val_loss")
+                f"{k}={fmt(v)}" for k, v in (p.get("metrics") or {}).items() if k in ("accuracy", "val_loss")
             )
             say(
                 f"[{ctx.stage}] trial {number} {state}{' at epoch ' + str(pruned_at) if pruned_at else ''} "
-                f"{_fmt_values(values)}{' ' + shown if shown else ''}{' — ' + error if error else ''}"
+                f"{fmt_values(values)}{' ' + shown if shown else ''}{' — ' + error if error else ''}"
             )
-
-
-def _error_text(trial: Any) -> str:
-    """The last line of a failed trial's traceback that names an error."""
-    text = ""
-    try:
-        if trial.error_file and os.path.exists(trial.error_file):
-            text = Path(trial.error_file).read_text()
-        else:
-            text = str(trial.get_error() or "")
-    except Exception:
-        pass
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    named = [ln for ln in lines if "Error" in ln or "error" in ln]
-    return (named or lines or ["unknown error"])[-1][:300]
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _fmt_values(values: Mapping[str, Any]) -> str:
-    return " ".join(f"{k}={_fmt(v)}" for k, v in values.items())
 
 
 # --------------------------------------------------------------------------- driver
@@ -264,17 +275,28 @@ def run_stage(
         tune.with_parameters(run_trial, ctx=ctx), {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
     )
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)  # no result.json noise
+    # num_to_keep snapshots the experiment state after each epoch's checkpoint: wanted, not worth a warning
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    pbt, samples = False, ctx.total
     if state and tune.Tuner.can_restore(str(exp_dir)):
         say(f"[{ctx.stage}] resuming the Tune run in {exp_dir}")
         tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=True)
     else:
+        pbt = ctx.exp.pruner == "pbt"
+        if pbt:  # Tune's PBT takes no searcher: the population is drawn (and budget-checked) up front
+            search_alg, param_space, samples = population(ctx, stage, max_concurrent)
+        else:
+            search_alg, param_space, samples = make_searcher(ctx, stage, ctx.exp.seed), None, ctx.total
         tuner = tune.Tuner(
             trainable,
+            param_space=param_space,
             tune_config=tune.TuneConfig(
-                search_alg=make_searcher(ctx, stage, ctx.exp.seed),
-                scheduler=make_scheduler(ctx.exp),
-                num_samples=ctx.total,
-                max_concurrent_trials=max_concurrent,
+                search_alg=search_alg,
+                scheduler=make_pbt(ctx.exp, dataclasses.replace(stage, space=ctx.space))
+                if pbt
+                else make_scheduler(ctx.exp),
+                num_samples=max(1, samples),
+                max_concurrent_trials=None if pbt else max_concurrent,
                 trial_dirname_creator=trial_dirname,
                 reuse_actors=True,  # one worker process per slot: torch and the data load once
             ),
@@ -283,6 +305,8 @@ def run_stage(
                 storage_path=str(storage),
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+                # a retried trial resumes from its last epoch; PBT clones others' (so keeps a few)
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=4 if pbt else 1),
                 callbacks=[RecordTrials(ctx)],
             ),
         )
@@ -290,7 +314,8 @@ def run_stage(
         write_json_atomic(state_file, {"stage": ctx.stage, "trials": ctx.total, "done": False})
     if stopped:
         raise Interrupted(stopped[0])
-    tuner.fit()
+    if not (pbt and samples == 0):  # a population the budget rejected whole is recorded already
+        tuner.fit()
     if stopped:
         raise Interrupted(stopped[0])
     ctx.records.reload()
@@ -323,6 +348,7 @@ def run_ray(
     progress = progress or Progress()
     data: dict[int, Any] = {}
     validate_run(exp, trials, data)
+    check_pbt(exp)
     budget = parse_budget(exp.budget)
     stages = exp.all_stages()
     evaluator = Evaluator(exp, stages[0].space, budget, data)
@@ -353,7 +379,8 @@ def run_ray(
         with stop_on_signals() as stopped:
             for stage in stages:
                 space = stage_space(stage, exp, lambda: load_results(run_dir))
-                check_feasible(exp, space, budget, Evaluator(exp, space, budget, data))
+                stage_evaluator = Evaluator(exp, space, budget, data)
+                stage, space = checked_stage(exp, stage, space, budget, stage_evaluator, progress.say)
                 ctx = StageRun(
                     exp, stage.name, space, budget, str(run_dir), stage_total(stage, space, trials),
                     cpus_per_trial, threads,

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +208,63 @@ def rejected_record(
         violations=rej.reasons,
         duration_s=duration_s,
     )
+
+
+def trial_note(payload: Mapping[str, Any], number: int, pbt: bool = False) -> str | None:
+    """What a record's ``note`` says about a trial that did not run straight through: its PBT schedule
+    when that changed, or that it resumed from its own checkpoint (a retry after its worker died, a
+    resumed driver; not under PBT, which pauses and resumes trials as it goes)."""
+    if pbt:
+        return schedule_note(payload.get("schedule") or [], number)
+    if payload.get("resumed_from_epoch") and payload.get("resumed_from_trial") == number:
+        return f"resumed from its epoch-{payload['resumed_from_epoch']} checkpoint"
+    return None
+
+
+def schedule_note(schedule: Sequence[Mapping[str, Any]], number: int) -> str | None:
+    """The hyper-parameter schedule as one line when it changed mid-run (PBT), else None:
+    ``epochs 1-2 lr=0.05 weight_decay=0.0005 (trial 3); epochs 3-4 lr=0.06 weight_decay=0.0005``."""
+    segments: list[dict[str, Any]] = []
+    for row in schedule:
+        key = (row["lr"], row["weight_decay"], row["trial"])
+        if segments and segments[-1]["key"] == key:
+            segments[-1]["last"] = row["epoch"]
+        else:
+            segments.append({"key": key, "first": row["epoch"], "last": row["epoch"]})
+    if len(segments) < 2:
+        return None
+    parts = []
+    for seg in segments:
+        lr, wd, trial = seg["key"]
+        span = (
+            f"epoch {seg['first']}" if seg["first"] == seg["last"] else f"epochs {seg['first']}-{seg['last']}"
+        )
+        whose = "" if trial == number else f" (trial {trial}'s run)"
+        parts.append(f"{span} lr={lr:.4g} weight_decay={wd:.4g}{whose}")
+    return "PBT schedule: " + "; ".join(parts)
+
+
+def error_text(trial: Any) -> str:
+    """The last line of a failed trial's traceback that names an error."""
+    text = ""
+    try:
+        if trial.error_file and os.path.exists(trial.error_file):
+            text = Path(trial.error_file).read_text()
+        else:
+            text = str(trial.get_error() or "")
+    except Exception:
+        pass
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    named = [ln for ln in lines if "Error" in ln or "error" in ln]
+    return (named or lines or ["unknown error"])[-1][:300]
+
+
+def fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def fmt_values(values: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={fmt(v)}" for k, v in values.items())
 
 
 def say(text: str) -> None:

@@ -219,8 +219,9 @@ def make_searcher(ctx: StageRun, stage: Stage, seed: int) -> BudgetFilter:
 
 
 def make_scheduler(exp: Experiment) -> Any:
-    """ASHA / async HyperBand / median stopping on the first objective per epoch; None otherwise."""
-    if exp.multi_objective or exp.pruner == "none" or exp.evaluation.epochs < 2:
+    """ASHA / async HyperBand / median stopping on the first objective per epoch; None otherwise (pbt:
+    :func:`scalesearch.search.tune_pbt.make_pbt`)."""
+    if exp.multi_objective or exp.pruner in ("none", "pbt") or exp.evaluation.epochs < 2:
         return None
     from ray.tune.schedulers import ASHAScheduler, AsyncHyperBandScheduler, MedianStoppingRule
 

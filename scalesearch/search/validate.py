@@ -10,7 +10,7 @@ import random
 from typing import Any
 
 from scalesearch.errors import ExperimentError, PointError, ScalesearchError
-from scalesearch.experiment import RUN_LEVEL, Experiment, SearchSpace, Stage
+from scalesearch.experiment import RUN_LEVEL, TRAINING_FIELDS, Experiment, SearchSpace, Stage
 from scalesearch.registry import get_family
 from scalesearch.search.runs import check_feasible, stage_total
 from scalesearch.search.trial import Evaluator
@@ -48,6 +48,8 @@ def check_keys(stage: Stage, evaluator: Evaluator) -> None:
     space = stage.space
     family = get_family(space.family)
     known = set(family.space.names) | set(RUN_LEVEL)
+    if evaluator.experiment.pruner == "pbt":  # population-based training searches lr/weight_decay too
+        known |= set(TRAINING_FIELDS)
     valid = f"valid parameters: {', '.join(family.space.names)}"
     if space.derive is None:
         for where, names in (("search", space.search), ("fixed", space.fixed)):

@@ -514,7 +514,17 @@ def test_killed_driver_resumes_without_losing_or_repeating(cluster, tmp_path):
     assert all(r["state"] == "COMPLETE" for r in recs)
 
 
+def _trial_dir_of(pid: int) -> str | None:
+    """The Tune trial a worker process runs now (its working directory is named after the trial)."""
+    with contextlib.suppress(OSError):
+        name = os.path.basename(os.readlink(f"/proc/{pid}/cwd"))
+        return name if name.startswith("trial_") else None
+    return None
+
+
 def test_worker_node_killed_mid_run_trials_are_retried_elsewhere(cluster, tmp_path):
+    """The node dies after its trial's first checkpoint: the trial is retried elsewhere and resumes
+    from that checkpoint, not from epoch 0."""
     node = cluster.start_node(head=False, cpus=1, log="doomed.log")  # a node for this test to kill
     cluster.wait_nodes(3)
     exp = write_experiment(tmp_path / "slow.py", "slow_fault", high=4, budget=None, epochs=2, batches=15)
@@ -543,11 +553,15 @@ def test_worker_node_killed_mid_run_trials_are_retried_elsewhere(cluster, tmp_pa
             start_new_session=True,
         )
         try:
-            deadline = time.monotonic() + 120
-            while not any("ImplicitFunc.train" in cmdline(p) for p in descendants(node.pid)):
+            deadline, victim = time.monotonic() + 120, None
+            while victim is None:  # a trial on the extra node that has written its first checkpoint
                 assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "no trial ever ran on the extra node"
-                time.sleep(0.3)
+                assert time.monotonic() < deadline, "no trial checkpointed on the extra node"
+                for pid in descendants(node.pid):
+                    name = _trial_dir_of(pid) if "ImplicitFunc.train" in cmdline(pid) else None
+                    if name and list(out.glob(f"ray/*/{name}/checkpoint_000000")):
+                        victim = name
+                time.sleep(0.1)
             kill_started(node)  # the whole node dies with its trial
             driver.wait(timeout=240)
         finally:
@@ -559,3 +573,41 @@ def test_worker_node_killed_mid_run_trials_are_retried_elsewhere(cluster, tmp_pa
     recs = records(out)
     assert sorted(r["number"] for r in recs) == [0, 1, 2, 3]  # every trial once
     assert all(r["state"] == "COMPLETE" for r in recs), recs
+    number = int(victim.split("_")[1])
+    assert f"trial {number} resumed from its epoch-1 checkpoint" in text, text[-3000:]
+    assert next(r for r in recs if r["number"] == number)["note"] == "resumed from its epoch-1 checkpoint"
+    results = next(out.glob(f"ray/*/{victim}/result.json")).read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in results] == [1, 2]  # the retry began at epoch 2
+
+
+PBT = """
+from scalesearch.experiment import Evaluation, Experiment, SearchSpace
+from scalesearch.space import Float
+
+experiment = Experiment(
+    name="pbt_tiny",
+    space=SearchSpace(family="wrn", search={"lr": Float(0.01, 0.3, log=True)}, fixed={"depth": 10, "widen_factor": 1}),
+    strategy="random",
+    trials=2,
+    pruner="pbt",
+    options={"perturbation_interval": 1},
+    evaluation=Evaluation(dataset="digits", resolution=16, epochs=2, batch_size=32, max_batches_per_epoch=2),
+)
+"""
+
+
+def test_pbt_perturbs_the_lr_of_a_trial_mid_run(cluster, tmp_path):
+    (tmp_path / "pbt.py").write_text(PBT)
+    out = tmp_path / "run"
+    done = cluster.cli(
+        "run", str(tmp_path / "pbt.py"), "--backend", "ray", "--address", cluster.gcs, "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    recs = records(out)
+    assert sorted(r["number"] for r in recs) == [0, 1] and all(r["state"] == "COMPLETE" for r in recs)
+    assert "continues from trial" in done.stderr
+    notes = {r["number"]: r["note"] for r in recs if r.get("note")}
+    assert notes and all(n.startswith("PBT schedule: epoch 1 lr=") for n in notes.values()), notes
+    lrs = {r["number"]: r["values"]["lr"] for r in recs}
+    for number, note in notes.items():  # the lr changed mid-run; the record holds the lr it finished with
+        assert note.endswith(f"; epoch 2 lr={lrs[number]:.4g} weight_decay=0.0005"), note
