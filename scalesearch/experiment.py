@@ -21,12 +21,14 @@ from typing import Any
 
 from scalesearch.errors import ExperimentError, PointError
 from scalesearch.metrics import COST_METRICS, TRAINING_METRICS
+from scalesearch.proxies import SCORES
 from scalesearch.space import Choice, Constraint, Domain, Float, Int, Point
 
 STRATEGIES = ("grid", "random", "tpe", "nsga2")
 OPTIMIZERS = ("sgd", "adamw")  # as scalesearch.train.loop.OPTIMIZERS (kept here: no torch import)
 RUN_LEVEL = ("resolution", "num_classes")  # point values a run sets itself
-PRUNERS = ("none", "median", "asha", "hyperband")
+PRUNERS = ("none", "median", "asha", "hyperband", "pbt")  # pbt: population-based training, Ray only
+TRAINING_FIELDS = ("lr", "weight_decay")  # evaluation fields a pbt stage may search beside the network
 DIRECTIONS = ("maximize", "minimize")
 METRIC_OBJECTIVES = TRAINING_METRICS
 COST_OBJECTIVES = COST_METRICS
@@ -43,6 +45,8 @@ class Evaluation:
     batch_size: int = 64
     lr: float = 0.05
     optimizer: str = "sgd"
+    weight_decay: float | None = None
+    """Applied to weights, not biases or norms; None: 5e-4 for sgd, 0.05 for adamw."""
     label_smoothing: float = 0.0
     device: str = "auto"
     seed: int = 0
@@ -51,6 +55,9 @@ class Evaluation:
     latency_batch_size: int = 1
     threads: int | None = None
     """Torch's intra-op CPU threads per trial; None: the usable CPUs divided among the workers."""
+    latency_profile: str | None = None
+    """A calibrated device profile (``scalesearch latency profiles``): latency_ms is predicted by it
+    when points are screened, and the winner's latency is then measured for real."""
 
 
 @dataclass
@@ -120,15 +127,37 @@ class SearchSpace:
         ]
 
 
+@dataclass(frozen=True)
+class Prefilter:
+    """Rank ``sample`` feasible points of a grid or random stage, untrained, by ``proxy`` (a zero-cost
+    proxy of :mod:`scalesearch.proxies` on one batch of ``batch_size``, or params/flops/activations)
+    and train only the best ``keep``."""
+
+    proxy: str = "synflow"
+    sample: int = 200
+    keep: int = 10
+    batch_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.proxy not in SCORES:
+            raise ExperimentError(f"prefilter proxy must be one of {', '.join(SCORES)}, not {self.proxy!r}")
+        if not 1 <= self.keep <= self.sample:
+            raise ExperimentError(f"prefilter: 1 <= keep <= sample, not {self.keep} and {self.sample}")
+        if self.batch_size < 2:
+            raise ExperimentError(f"prefilter batch_size must be >= 2, but got batch_size={self.batch_size}")
+
+
 @dataclass
 class Stage:
-    """One search stage. ``fix_from(results, experiment)`` computes fixed values from earlier stages."""
+    """One search stage. ``fix_from(results, experiment)`` computes fixed values from earlier stages;
+    ``prefilter`` trains only the points a proxy ranks best (grid and random stages)."""
 
     name: str
     space: SearchSpace
     strategy: str = "tpe"
     trials: int | None = None
     fix_from: Callable[[Any, Experiment], Mapping[str, Any]] | None = None
+    prefilter: Prefilter | None = None
 
 
 @dataclass
@@ -162,6 +191,8 @@ class Experiment:
                 raise ExperimentError(
                     f"strategy must be one of {', '.join(STRATEGIES)}, but got strategy={s.strategy}"
                 )
+            if s.prefilter is not None and s.strategy not in ("grid", "random"):
+                raise ExperimentError(f"stage {s.name}: prefilter needs grid or random, not {s.strategy}")
         if self.pruner not in PRUNERS:
             raise ExperimentError(f"pruner must be one of {', '.join(PRUNERS)}, but got pruner={self.pruner}")
         if not self.objectives:
@@ -221,6 +252,8 @@ def _validate_evaluation(ev: Evaluation) -> None:
         )
     if ev.threads is not None and ev.threads < 1:
         raise ExperimentError(f"threads must be >= 1 or None (auto), but got threads={ev.threads}")
+    if ev.weight_decay is not None and not ev.weight_decay >= 0:
+        raise ExperimentError(f"weight_decay must be >= 0 or None, but got weight_decay={ev.weight_decay}")
     if ev.latency_batch_size < 1:
         raise ExperimentError(
             f"latency_batch_size must be >= 1, but got latency_batch_size={ev.latency_batch_size}"

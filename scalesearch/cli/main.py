@@ -12,7 +12,19 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from scalesearch.cli import cluster, costs, export, families, plots, run, science, train
+from scalesearch.cli import (
+    cluster,
+    costs,
+    export,
+    families,
+    latency,
+    plots,
+    proxies,
+    run,
+    scale,
+    science,
+    train,
+)
 from scalesearch.cli.common import format_arg
 from scalesearch.errors import ScalesearchError
 
@@ -58,6 +70,12 @@ COMMANDS: tuple[Command, ...] = (
         costs.solve_args,
         costs.cmd_solve,
     ),
+    Command(
+        "latency",
+        "calibrate, list and show device latency profiles",
+        latency.latency_args,
+        latency.cmd_latency,
+    ),
     Command("run", "run an experiment file (resumes when run again)", run.run_args, run.cmd_run),
     Command("results", "the trials of a run, best feasible point on top", run.results_args, run.cmd_results),
     Command("train", "train a network or a run's winner to completion", train.train_args, train.cmd_train),
@@ -85,6 +103,15 @@ COMMANDS: tuple[Command, ...] = (
         "scaling-law fits err = a + b*C^-c per family, extrapolated to a target with intervals",
         science.fit_args,
         science.cmd_fit,
+    ),
+    Command(
+        "proxies",
+        "zero-cost proxies beside params/FLOPs/activations, against a run's accuracies",
+        proxies.proxies_args,
+        proxies.cmd_proxies,
+    ),
+    Command(
+        "scale", "scale a point by a named rule to s x its exact FLOPs", scale.scale_args, scale.cmd_scale
     ),
     Command(
         "submit",

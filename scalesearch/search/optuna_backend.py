@@ -40,12 +40,12 @@ from scalesearch.search.interrupts import (
 )
 from scalesearch.search.optuna_sampling import sampler, suggest
 from scalesearch.search.optuna_store import choose_store, recover_interrupted, storage_for
-from scalesearch.search.records import Verdict
+from scalesearch.search.records import Verdict, from_optuna
 from scalesearch.search.runs import (
     RunLock,
     apply_threads,
-    check_feasible,
     check_run_dir,
+    checked_stage,
     choose_threads,
     distinct_networks,
     stage_space,
@@ -59,6 +59,7 @@ from scalesearch.search.storage import recorded
 from scalesearch.search.trial import Evaluator, Rejected, constraint_value
 from scalesearch.search.validate import validate_run
 from scalesearch.space import point_key
+from scalesearch.tracking import NO_TRACKING, SearchTracker
 from scalesearch.verdict.budget import Budget, parse_budget
 
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -122,6 +123,7 @@ def run_stage(
     trials_cap: int | None,
     progress: Progress,
     evaluator: Evaluator | None = None,
+    tracker: SearchTracker = NO_TRACKING,
 ) -> optuna.Study:
     """Run one stage to completion (or to its trial cap); returns the study."""
     study = optuna.create_study(
@@ -164,10 +166,11 @@ def run_stage(
     if remaining == 0:
         return study
     stop: list[BaseException] = []
-    objective = _objective(exp, stage, space, study, evaluator, progress, stop)
+    objective = _objective(exp, stage, space, study, evaluator, progress, stop, tracker)
 
     def after(study: optuna.Study, t: FrozenTrial) -> None:
         progress.trial_finished(t, _best_value(study))
+        tracker.log_trial(from_optuna(t, list(exp.objectives), stage.name, space.family))
 
     try:
         study.optimize(objective, n_trials=remaining, catch=(Exception,), callbacks=[after])
@@ -190,6 +193,7 @@ def _objective(
     evaluator: Evaluator,
     progress: Progress,
     stop: list[BaseException],
+    tracker: SearchTracker = NO_TRACKING,
 ) -> Callable[[optuna.Trial], Any]:
     def objective(trial: optuna.Trial) -> float | list[float]:
         if trial.user_attrs.get("error"):  # a re-queued trial starts without its predecessor's error
@@ -227,6 +231,7 @@ def _objective(
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             progress.epoch(epoch, exp.evaluation.epochs, metrics)
+            tracker.epoch(stage.name, trial.number, epoch, metrics)
             if not exp.multi_objective:
                 first = next(iter(exp.objectives))
                 if first in metrics and math.isfinite(metrics[first]):
@@ -322,8 +327,13 @@ def run_optuna(
     source: str | None = None,
     overrides: list[str] | None = None,
     progress: Progress | None = None,
+    tracker: SearchTracker = NO_TRACKING,
 ) -> pd.DataFrame:
-    """Run every stage with Optuna; re-running the same command resumes."""
+    """Run every stage with Optuna; re-running the same command resumes; ``tracker`` logs to MLflow."""
+    if exp.pruner == "pbt":
+        raise ExperimentError(
+            "pruner=pbt (population-based training) needs the Ray backend: run with --backend ray"
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     progress = progress or Progress()
     stages = exp.all_stages()
@@ -346,7 +356,7 @@ def run_optuna(
     try:
         storage = storage_for(url)
         val_size = len(evaluator.data(exp.evaluation.resolution).val)
-        write_meta(
+        meta = write_meta(
             run_dir,
             exp,
             "optuna",
@@ -357,12 +367,15 @@ def run_optuna(
             evaluator.num_classes,
             extra={"threads": threads, "val_size": val_size},
         )
+        tracker.start_search(run_dir, meta, progress.say, storage)
         with signal_interrupts():
             for stage in stages:
                 space = stage_space(stage, exp, lambda: load_results(run_dir, storage))
                 stage_evaluator = Evaluator(exp, space, budget, data)
-                check_feasible(exp, space, budget, stage_evaluator)
-                run_stage(exp, stage, space, budget, storage, owns, trials, progress, stage_evaluator)
+                stage, space = checked_stage(exp, stage, space, budget, stage_evaluator, progress.say)
+                run_stage(
+                    exp, stage, space, budget, storage, owns, trials, progress, stage_evaluator, tracker
+                )
                 raise_if_pending()  # a signal that came while the last trial was being recorded
         results = load_results(run_dir, storage)
     except KeyboardInterrupt as err:

@@ -88,6 +88,9 @@ def trial_cap(stage: Stage, cap: int | None) -> int | None:
 def stage_total(stage: Stage, space: SearchSpace, cap: int | None) -> int:
     """How many trials the stage runs in all (a random/TPE/NSGA-II stage needs a count)."""
     limit = trial_cap(stage, cap)
+    if stage.prefilter is not None:  # trains the kept points only
+        keep = stage.prefilter.keep
+        return keep if limit is None else min(limit, keep)
     if stage.strategy == "grid":
         size = len(space.grid())
         return size if limit is None else min(limit, size)
@@ -117,6 +120,74 @@ def distinct_networks(space: SearchSpace, evaluator: Evaluator, values: list[dic
         except PointError:
             keys.add(repr(sorted(v.items())))
     return len(keys)
+
+
+# --------------------------------------------------------------------------- prefilter
+
+
+def prefiltered(
+    stage: Stage, space: SearchSpace, exp: Experiment, evaluator: Evaluator, say: Callable[[str], None]
+) -> tuple[Stage, SearchSpace]:
+    """A stage with a :class:`~scalesearch.experiment.Prefilter` becomes a grid of the points its
+    proxy ranks best among a sample of feasible ones (its grid, or ``sample`` random draws)."""
+    pf = stage.prefilter
+    if pf is None:
+        return stage, space
+    from scalesearch.proxies.rank import score_points, top_k
+    from scalesearch.space import point_key
+
+    rng = random.Random(exp.seed)
+    if stage.strategy == "grid":
+        grid = space.grid()
+        values = grid if len(grid) <= pf.sample else rng.sample(grid, pf.sample)
+    else:
+        values = [space.sample(rng) for _ in range(pf.sample)]
+    feasible: dict[Any, tuple[dict[str, Any], Point]] = {}
+    for v in values:
+        try:
+            point = evaluator.prepare(v).point
+        except Rejected:
+            continue
+        feasible.setdefault(point_key(point), (v, point))
+    if not feasible:
+        raise PointError(f"stage {stage.name}: no feasible point among {len(values)} prefilter samples")
+    candidates = list(feasible.values())
+    scores = score_points(space.family, [p for _, p in candidates], pf.proxy, exp.evaluation, pf.batch_size)
+    kept = [candidates[r.index][0] for r in top_k(scores, pf.keep)]
+    say(
+        f"stage {stage.name}: prefilter by {pf.proxy} keeps {len(kept)} of {len(candidates)} "
+        f"feasible networks ({len(values)} sampled), untrained"
+    )
+    return dataclasses.replace(stage, strategy="grid", prefilter=None), kept_space(space, kept, pf.proxy)
+
+
+def checked_stage(
+    exp: Experiment,
+    stage: Stage,
+    space: SearchSpace,
+    budget: Budget,
+    evaluator: Evaluator,
+    say: Callable[[str], None],
+) -> tuple[Stage, SearchSpace]:
+    """The stage as it runs: its space checked (:func:`check_feasible`), then prefiltered."""
+    check_feasible(exp, space, budget, evaluator)
+    return prefiltered(stage, space, exp, evaluator, say)
+
+
+def kept_space(space: SearchSpace, kept: list[dict[str, Any]], proxy: str) -> SearchSpace:
+    """``space`` narrowed to exactly the ``kept`` values: each domain the Choice of its kept values,
+    and a constraint that only the kept combinations pass (so its grid is the kept points)."""
+    from scalesearch.space import Choice, Constraint
+
+    names = list(space.search)
+    keys = {tuple(v[n] for n in names) for v in kept}
+    only = Constraint(
+        f"prefilter: one of the {len(kept)} points kept by {proxy}",
+        tuple(names),
+        lambda p: tuple(p[n] for n in names) in keys,
+    )
+    domains = {n: Choice(tuple(dict.fromkeys(v[n] for v in kept))) for n in names}
+    return dataclasses.replace(space, search=domains, constraints=(*space.constraints, only))
 
 
 # --------------------------------------------------------------------------- threads

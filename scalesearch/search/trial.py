@@ -90,13 +90,20 @@ class Evaluator:
             ev.latency or "latency_ms" in self.budget.metrics or "latency_ms" in self.experiment.objectives
         )
         spec = None
-        if wants_latency:
+        if wants_latency and not ev.latency_profile:
             spec = LatencySpec(device=str(resolve_device(ev.device)), batch_size=ev.latency_batch_size)
-        record = cost_of(family, point, "analytic", latency=spec)
+        if ev.latency_profile:  # predicted by the profile; the winner is measured for real at the end
+            from scalesearch.latency.predict import experiment_profile, explain, predicted_record
+
+            profile = experiment_profile(ev.latency_profile, ev.latency_batch_size)
+            record, prediction = predicted_record(family, point, "analytic", profile)
+        else:
+            record, prediction = cost_of(family, point, "analytic", latency=spec), None
         costs = {m: getattr(record, m) for m in COST_OBJECTIVES}
         verdict = self.budget.check(costs)
         if not verdict.feasible:
-            raise Rejected(Verdict.OVER_BUDGET, list(verdict.violations), costs, point)
+            reasons = explain(verdict.violations, prediction) if prediction else verdict.violations
+            raise Rejected(Verdict.OVER_BUDGET, list(reasons), costs, point)
         return Prepared(point, costs, record)
 
     def train(self, prepared: Prepared, on_epoch: EpochHook | None = None) -> dict[str, float]:
@@ -117,6 +124,7 @@ class Evaluator:
             batch_size=ev.batch_size,
             lr=ev.lr,
             optimizer=ev.optimizer,
+            weight_decay=ev.weight_decay,
             label_smoothing=ev.label_smoothing,
             device=ev.device,
             seed=ev.seed,
