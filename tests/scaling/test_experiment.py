@@ -9,6 +9,8 @@ from tests.helpers import ROOT
 
 def test_scaling_rules_experiment_compares_rules_at_equal_flops():
     exp = load_experiment(ROOT / "experiments" / "scaling_rules.py")
+    assert len(exp.all_stages()[0].space.grid()) == 6  # the default: the base and five rules at 2x
+    exp.options["factors"] = "2,4"
     space = exp.all_stages()[0].space
     grid = space.grid()
     assert len(grid) == 11 and sum(v["rule"] == "base" for v in grid) == 1
