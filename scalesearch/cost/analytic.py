@@ -23,8 +23,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
-from scalesearch.cost.layer_types import layer_type
+from scalesearch.cost.layer_types import layer_type as _layer_type_uncached
+
+layer_type = lru_cache(maxsize=4096)(_layer_type_uncached)
+""":func:`~scalesearch.cost.layer_types.layer_type`, memoised: a network asks it the same few questions."""
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,14 @@ class Counts:
 
 
 def conv_out(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
-    """Output size of a convolution or pooling window (PyTorch's floor rule)."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    """Output size of a convolution or pooling window (PyTorch's floor rule).
+
+    The window arithmetic is folded into one integer first, so an array of sizes (one per point,
+    see :func:`counts_only`) costs two array operations, none for a "same" stride-1 window."""
+    shrink = dilation * (kernel - 1) + 1 - 2 * padding
+    if stride == 1 and shrink == 1:
+        return size
+    return (size - shrink) // stride + 1
 
 
 _RECORDING: ContextVar[list[Tally] | None] = ContextVar("scalesearch_tally_recording", default=None)
@@ -58,6 +68,21 @@ def recording() -> Iterator[list[Tally]]:
         _RECORDING.reset(token)
 
 
+_COUNTS_ONLY: ContextVar[bool] = ContextVar("scalesearch_tally_counts_only", default=False)
+
+
+@contextmanager
+def counts_only() -> Iterator[None]:
+    """Tallies made inside the block keep params, flops and activations only, no tags by layer type
+    (faster; screening needs no breakdown). Their counts may then be numpy arrays over points:
+    a walk given an array of resolutions counts them all at once (see ``scalesearch.verdict.bulk``)."""
+    token = _COUNTS_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _COUNTS_ONLY.reset(token)
+
+
 class Tally:
     """Accumulates params, flops and activations layer by layer for a batch of 1.
 
@@ -70,8 +95,12 @@ class Tally:
         self.flops = 0
         self.activations = 0
         self.types: dict[str, list[int]] = {}
+        self.calls: dict[str, int] = {}
+        """Layers run, by type (those with FLOPs): the per-op overhead a latency model needs."""
         self.merged = False
         """True once :meth:`add_params` has taken this tally's parameters into another."""
+        self.detailed = not _COUNTS_ONLY.get()
+        """False inside :func:`counts_only`: ``types`` and ``calls`` stay empty."""
         tallies = _RECORDING.get()
         if tallies is not None:
             tallies.append(self)
@@ -81,6 +110,8 @@ class Tally:
         row[0] += params
         row[1] += weights
         row[2] += flops
+        if flops:
+            self.calls[kind] = self.calls.get(kind, 0) + 1
 
     def conv(
         self,
@@ -102,31 +133,36 @@ class Tally:
             padding = (kernel - 1) // 2 * dilation
         out = conv_out(size, kernel, stride, padding, dilation)
         weights = c_out * (c_in // groups) * kernel * kernel
-        params, flops = weights + (c_out if bias else 0), out * out * weights
+        area = out * out
+        params, flops = weights + (c_out if bias else 0), area * weights
         self.params += params
         self.flops += flops
-        self.activations += out * out * c_out
-        self._tag(layer_type("conv", kernel, groups, c_in, c_out), params, weights, flops)
+        self.activations += area * c_out
+        if self.detailed:
+            self._tag(layer_type("conv", kernel, groups, c_in, c_out), params, weights, flops)
         return out
 
     def bn(self, channels: int, size: int, affine: bool = True) -> None:
         """BatchNorm2d in eval mode on a ``channels``x``size``x``size`` input."""
-        params, flops = 2 * channels if affine else 0, (2 if affine else 1) * channels * size * size
+        params, flops = 2 * channels if affine else 0, (2 if affine else 1) * channels * (size * size)
         self.params += params
         self.flops += flops
-        self._tag(layer_type("batch_norm"), params, 0, flops)
+        if self.detailed:
+            self._tag(layer_type("batch_norm"), params, 0, flops)
 
     def linear(self, f_in: int, f_out: int, bias: bool = True) -> None:
         params = f_in * f_out + (f_out if bias else 0)
         self.params += params
         self.flops += f_in * f_out
         self.activations += f_out
-        self._tag(layer_type("linear"), params, f_in * f_out, f_in * f_out)
+        if self.detailed:
+            self._tag(layer_type("linear"), params, f_in * f_out, f_in * f_out)
 
     def adaptive_avgpool(self, channels: int, size: int) -> None:
         """Global (adaptive) average pooling to 1x1."""
         self.flops += channels * size * size
-        self._tag(layer_type("adaptive_avg_pool2d"), 0, 0, channels * size * size)
+        if self.detailed:
+            self._tag(layer_type("adaptive_avg_pool2d"), 0, 0, channels * size * size)
 
     def layer(
         self,
@@ -147,7 +183,8 @@ class Tally:
         self.params += params
         self.flops += flops
         self.activations += activations
-        self._tag(layer_type(op, kernel, groups, c_in, c_out), params, weights, flops)
+        if self.detailed:
+            self._tag(layer_type(op, kernel, groups, c_in, c_out), params, weights, flops)
 
     def add_params(self, other: Tally) -> None:
         """Adds the parameters of layers built but not run (an auxiliary head in eval mode): their

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from scalesearch.errors import PointError
@@ -131,18 +132,25 @@ class Float:
         if self.log:
             return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
         if self.step:
-            return self.values()[rng.randrange(int(self.size))]
+            grid = _float_grid(self.low, self.high, self.step)
+            return grid[rng.randrange(len(grid))]
         return rng.uniform(self.low, self.high)
 
     def values(self) -> list[float]:
         if not self.step:
             raise ValueError(f"a continuous domain ({self.describe()}) has no finite grid; give it a step")
-        n = int(round((self.high - self.low) / self.step)) + 1
-        return [round(self.low + i * self.step, 10) for i in range(n)]
+        return list(_float_grid(self.low, self.high, self.step))
 
     @property
     def size(self) -> float:
-        return len(self.values()) if self.step else math.inf
+        return len(_float_grid(self.low, self.high, self.step)) if self.step else math.inf
+
+
+@lru_cache(maxsize=256, typed=True)
+def _float_grid(low: float, high: float, step: float) -> tuple[float, ...]:
+    """A stepped Float domain's values, computed once (sampling draws from it for every point)."""
+    n = int(round((high - low) / step)) + 1
+    return tuple(round(low + i * step, 10) for i in range(n))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import json
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from scalesearch.errors import PointError
@@ -80,6 +81,10 @@ class Space:
     def names(self) -> list[str]:
         return [p.name for p in self.params]
 
+    @cached_property
+    def _name_set(self) -> frozenset[str]:
+        return frozenset(p.name for p in self.params)
+
     def param(self, name: str) -> Param:
         for p in self.params:
             if p.name == name:
@@ -116,7 +121,8 @@ class Space:
     def complete(self, values: Mapping[str, Any] | None = None) -> Point:
         """Validate ``values``, fill defaults and derived values, check the constraints."""
         values = dict(values or {})
-        unknown = [k for k in values if k not in self.names]
+        names = self._name_set
+        unknown = [k for k in values if k not in names]
         if unknown:
             raise PointError(
                 f"{self.name} has no parameter {unknown[0]!r}; valid parameters: {', '.join(self.names)}"

@@ -12,13 +12,16 @@ import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scalesearch.cost.record import METRICS, CostRecord, cost_of
 from scalesearch.errors import BudgetError, PointError
 from scalesearch.family import Family
 from scalesearch.space import Choice, Domain, Float, Int, Point, point_key
 from scalesearch.verdict.budget import Budget, format_number
+
+if TYPE_CHECKING:
+    from scalesearch.latency.profile import Profile
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Screened:
             "latency_ms": r.latency_ms,
             "feasible": self.feasible,
             "violations": list(self.violations),
+            **({"latency": r.latency} if r.latency else {}),
         }
 
 
@@ -97,7 +101,15 @@ def _sort_metric(budget: Budget) -> str:
     return "flops"
 
 
-def _assess_one(family: Family, point: Point, budget: Budget, method: str) -> Screened:
+def _assess_one(
+    family: Family, point: Point, budget: Budget, method: str, profile: Profile | None = None
+) -> Screened:
+    if profile is not None:  # latency_ms predicted by a calibrated device profile
+        from scalesearch.latency.predict import explain, predicted_record
+
+        rec, prediction = predicted_record(family, point, method, profile)
+        verdict = budget.check({m: getattr(rec, m) for m in METRICS})
+        return Screened(rec, verdict.feasible, explain(verdict.violations, prediction))
     rec = cost_of(family, point, method)
     verdict = budget.check({m: getattr(rec, m) for m in METRICS})
     return Screened(rec, verdict.feasible, verdict.violations)
@@ -115,18 +127,34 @@ def screened_points(
     domains: Mapping[str, Domain] | None = None,
     method: str = "analytic",
     seed: int = 0,
+    latency_profile: Profile | None = None,
 ) -> Iterator[Screened]:
-    """``samples`` valid points drawn one at a time (default search domains of the unfixed parameters), costed."""
+    """``samples`` valid points drawn one at a time (default search domains of the unfixed parameters), costed
+    (``latency_ms`` predicted by ``latency_profile`` where one is given).
+
+    Analytic counts without a profile take the bulk path (:mod:`scalesearch.verdict.bulk`): the same
+    points from the same seed, the same counts, each distinct draw validated and costed once.
+    """
     if samples < 1:
         raise PointError(f"--samples must be >= 1, but got samples={samples}")
-    if "latency_ms" in budget.metrics:
+    if "latency_ms" in budget.metrics and latency_profile is None:
         raise BudgetError(
-            "screening counts params, flops and activations; a latency bound needs a measured run"
+            "screening counts params, flops and activations; a latency bound needs a measured run "
+            "or a calibrated device profile (--latency-profile NAME; see scalesearch latency calibrate)"
         )
     domains = dict(domains if domains is not None else family.space.search_domains(fixed))
+    if method == "analytic" and latency_profile is None:  # the fast path: same points, same counts
+        from scalesearch.verdict.bulk import screened_counts
+
+        for point, c, verdict in screened_counts(family, budget, samples, domains, fixed, seed):
+            rec = CostRecord(
+                family.name, point, point["resolution"], method, c.params, c.flops, c.activations
+            )
+            yield Screened(rec, verdict.feasible, verdict.violations)
+        return
     rng = random.Random(seed)
     for _ in range(samples):
-        yield _assess_one(family, family.space.sample(rng, domains, fixed), budget, method)
+        yield _assess_one(family, family.space.sample(rng, domains, fixed), budget, method, latency_profile)
 
 
 def screen(
@@ -138,6 +166,7 @@ def screen(
     method: str = "analytic",
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    latency_profile: Profile | None = None,
 ) -> ScreenResult:
     """Screen ``samples`` points (see :func:`screened_points`) keeping running tallies only.
 
@@ -145,7 +174,7 @@ def screen(
     """
     result = ScreenResult(family.name, method, budget.text, 0, 0, 0.0, _sort_metric(budget))
     start = time.perf_counter()
-    for s in screened_points(family, budget, samples, fixed, domains, method, seed):
+    for s in screened_points(family, budget, samples, fixed, domains, method, seed, latency_profile):
         result.add(s)
         if progress is not None:
             progress(result.screened, samples)
@@ -273,21 +302,28 @@ def solve(
     target: float,
     method: str = "analytic",
     max_enumerate: int = 4096,
+    latency_profile: Profile | None = None,
 ) -> Solution:
     """The value of ``free`` (others fixed) whose ``metric`` is closest to ``target``.
 
     Finite domains up to ``max_enumerate`` values are enumerated; larger ones are
     bisected, which assumes the cost grows monotonically with the free parameter.
+    ``latency_ms`` is matched as predicted by ``latency_profile``.
     """
     param = family.space.param(free)
     if free in fixed:
         raise PointError(f"{free} cannot be both fixed ({free}={fixed[free]}) and free")
-    if metric not in ("params", "flops", "activations"):
-        raise BudgetError(f"solve matches params, flops or activations, but got metric={metric}")
+    if metric not in ("params", "flops", "activations") and not (metric == "latency_ms" and latency_profile):
+        raise BudgetError(
+            "solve matches params, flops or activations (latency_ms with a latency profile), "
+            f"but got metric={metric}"
+        )
     domain = param.domain
 
     def cost(value: Any) -> float | None:
         try:
+            if metric == "latency_ms" and latency_profile is not None:
+                return latency_profile.predict(family, {**fixed, free: value}).ms
             return float(getattr(cost_of(family, {**fixed, free: value}, method), metric))
         except PointError:
             return None
