@@ -110,7 +110,7 @@ def test_analytic_equals_fvcore_by_type(family) -> None:
     rng = random.Random(f"by-type {family.name}")
     for _ in range(POINTS_PER_FAMILY):
         point = family.small_point(rng)
-        fv = fvcore_breakdown(family.build(point), point["resolution"])
+        fv = fvcore_breakdown(family.build(point), point["resolution"], family.input_channels(point))
         an = analytic_breakdown(family, point)
         assert an.rows == fv.rows, point
         totals = family.complexity(point)

@@ -11,10 +11,12 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -202,8 +204,10 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    base = tmp_path_factory.mktemp("rc")
+def cluster() -> Iterator[Cluster]:
+    # A short path of its own: Ray's socket paths under it must stay within AF_UNIX's 107 bytes,
+    # which pytest's temporary folders (deeper still under pytest-xdist) overrun.
+    base = Path(tempfile.mkdtemp(prefix="rc", dir="/tmp"))
     token = secrets.token_hex(32)
     (base / "auth_token").write_text(token)
     (base / "tmp").mkdir()
@@ -232,6 +236,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 p.wait(timeout=max(0.1, deadline - time.monotonic()))
         for p in reversed(c.procs):
             kill_started(p, signal.SIGKILL)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def records(run_dir: Path) -> list[dict]:
