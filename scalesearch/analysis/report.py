@@ -371,7 +371,7 @@ def render_report(
         ),
         ("Canonical networks", _references(references, x, metric)),
         ("Cost landscape", _landscape(landscape)),
-        *science_sections(df),  # error EDFs and scaling-law fit, when there are enough trained points
+        *science_sections(df, meta),  # error EDFs, scaling-law fit, proxy table: when the run has them
         (f"Trials (best {escape(metric)} first)", _trials(df, meta, x, metric, direction)),
     ]
     slug = {

@@ -1,10 +1,12 @@
 """The report's design-space science: an error-EDF section and a scaling-law section, each only
-when the run has enough trained points for it (otherwise the report is as before)."""
+when the run has enough trained points for it (otherwise the report is as before), and the run's
+zero-cost proxy table as ``scalesearch proxies`` saved it (or the one line saying how to fill it in)."""
 
 from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
@@ -112,8 +114,72 @@ def _abc(fit: Any) -> tuple[float, float, float]:
     return (np.nan, np.nan, np.nan) if law is None else (law.a, law.b, law.c)
 
 
-def science_sections(df: pd.DataFrame) -> list[tuple[str, str]]:
-    """``(title, html)`` of the sections this run has enough trained points for."""
+def proxy_section(df: pd.DataFrame, meta: Mapping[str, Any]) -> str | None:
+    """The run's saved proxy table (RUN_DIR/proxies.json; nothing is scored here), or a one-line
+    hint where the run could have one; ``None`` for a run without a directory or enough points."""
+    from scalesearch.proxies.evaluate import MIN_POINTS
+    from scalesearch.proxies.saved import best_baseline, describe, hint, load_saved, table, trained_rows
+
+    run_dir = meta.get("run_dir")
+    if not run_dir:
+        return None
+    try:
+        saved = load_saved(run_dir)
+    except ScalesearchError as err:
+        return f"<p class='note'>{escape(str(err))}</p>"
+    if saved is None:
+        return None if len(trained_rows(df)) < MIN_POINTS else f"<p class='note'>{_code(hint(run_dir))}</p>"
+    rows = table(saved)
+    cells = "".join(
+        f"<tr><td>{escape(str(r.score))}</td><td>{escape(str(r.kind))}</td><td>{_int(r.n)}</td>"
+        + "".join(f"<td>{_number(_float(v), '.3f')}</td>" for v in (r.spearman, r.kendall, r.top10_precision))
+        + "</tr>"
+        for r in rows.itertuples()
+    )
+    best = best_baseline(rows)
+    verdict = "" if best is None else _verdict(rows, *best)
+    return (
+        "<p>Each row ranks the run's trained networks by one score, a zero-cost proxy of the untrained "
+        "network or a cost baseline, and compares that order with their trained accuracy: Spearman ρ "
+        "and Kendall τ near 1 mean the same order, top-10 % precision is the share of the score's top "
+        "10 % that is also in the accuracy's; a proxy earns its cost only where it beats the "
+        f"baselines.{verdict}</p>"
+        f"<p class='note'>{_code(describe(saved, df, run_dir))}</p>"
+        "<table><tr><th>score</th><th>kind</th><th>networks</th><th>Spearman ρ</th><th>Kendall τ</th>"
+        f"<th>top-10 % precision</th></tr>{cells}</table>"
+    )
+
+
+def _verdict(rows: pd.DataFrame, baseline: str, rho: float) -> str:
+    spearman = pd.to_numeric(rows["spearman"], errors="coerce")
+    above = rows[(rows["kind"] == "proxy") & (spearman > rho)]["score"].astype(str).tolist()
+    return (
+        f" Best baseline: {escape(baseline)} (ρ = {rho:.3f}); "
+        f"{'proxies above it: ' + escape(', '.join(above)) if above else 'no proxy beats it'}."
+    )
+
+
+def _code(line: str) -> str:
+    """``line`` escaped, its `backquoted` spans as <code>."""
+    parts = escape(line).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value: Any) -> str:
+    number = _float(value)
+    return MISSING if number is None or np.isnan(number) else str(int(number))
+
+
+def science_sections(df: pd.DataFrame, meta: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
+    """``(title, html)`` of the sections this run has enough trained points for (and, given the
+    run's ``meta`` with its ``run_dir``, its saved zero-cost proxy table)."""
     out = []
     edf = edf_section(df)
     if edf:
@@ -121,4 +187,7 @@ def science_sections(df: pd.DataFrame) -> list[tuple[str, str]]:
     fit = fit_section(df)
     if fit:
         out.append(("Scaling-law fit", fit))
+    proxies = proxy_section(df, meta or {})
+    if proxies:
+        out.append(("Zero-cost proxies", proxies))
     return out

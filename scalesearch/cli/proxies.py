@@ -1,7 +1,8 @@
 """``scalesearch proxies``: zero-cost proxies beside their baselines (params, FLOPs, activations).
 
 ``scalesearch proxies RUN_DIR``: how well each proxy and each baseline ranks the run's trained
-networks (Spearman, Kendall, top-10 % precision). ``scalesearch proxies --family F``: a sample
+networks (Spearman, Kendall, top-10 % precision), saved to RUN_DIR/proxies.json once every network
+is scored (the report's "Zero-cost proxies" section). ``scalesearch proxies --family F``: a sample
 of the family's points ranked, untrained, by one proxy or baseline, the top K printed.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import Any
 
 from scalesearch.cli.common import Ticker, format_arg, out
@@ -71,16 +73,18 @@ def cmd_proxies(args: argparse.Namespace) -> int:
     if args.family is not None:
         return _rank_family(args)
     from scalesearch.proxies.evaluate import evaluate_run
+    from scalesearch.proxies.saved import json_safe, save_report
 
     ticker = Ticker("proxies: networks scored")
     try:
-        report = evaluate_run(args.run_dir, names, args.batch_size, ticker)
+        report = json_safe(evaluate_run(args.run_dir, names, args.batch_size, ticker))
     finally:
         ticker.close()
+    path = save_report(args.run_dir, report)  # only now: an error above leaves the old file, or none
+    saved = f"wrote {path} (atomically, after every network was scored); `scalesearch report` shows it"
     if args.format == "json":
-        report["correlations"] = [{k: _finite(v) for k, v in r.items()} for r in report["correlations"]]
-        report["points"] = [{k: _finite(v) for k, v in p.items()} for p in report["points"]]
         print(to_json(report))
+        print(saved, file=sys.stderr)
         return 0
     print(
         f"run {report['run']}: {report['trained']} trained networks; each proxy on one batch of "
@@ -93,6 +97,7 @@ def cmd_proxies(args: argparse.Namespace) -> int:
         f"baselines: {', '.join(BASELINES)} (FLOPs: {report['flop_convention']}); "
         "a proxy is worth its cost only where it beats them"
     )
+    print(saved)
     return 0
 
 

@@ -37,10 +37,10 @@ def run_evaluation(meta: Mapping[str, Any]) -> Evaluation:
 def trained_points(run_dir: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """The run's metadata and its COMPLETE trials with an accuracy (at least :data:`MIN_POINTS`)."""
     from scalesearch.analysis.results import load_results, load_run_meta
+    from scalesearch.proxies.saved import trained_rows
 
     meta = load_run_meta(run_dir)
-    df = load_results(run_dir)
-    done = df[(df["state"] == "COMPLETE") & df["accuracy"].notna() & df["point"].notna()]
+    done = trained_rows(load_results(run_dir))
     if len(done) < MIN_POINTS:
         raise UsageError(
             f"run {run_dir} has {len(done)} trained point(s) (COMPLETE, with an accuracy); "
