@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,11 +35,19 @@ class SearchTracker(Tracker):
         self._epochs: dict[str, list[tuple[int, dict[str, float]]]] = {}
 
     def start_search(
-        self, run_dir: Path, meta: Mapping[str, Any], say: Say | None = None, storage: Any = None
+        self,
+        run_dir: Path,
+        meta: Mapping[str, Any],
+        say: Say | None = None,
+        storage: Any = None,
+        epochs: Mapping[str, list[tuple[int, dict[str, float]]]] | None = None,
     ) -> None:
         """The search's parent run (run.json's settings as params), then any finished trial of
-        the run directory that the parent does not hold yet (a resumed or interrupted run's)."""
+        the run directory that the parent does not hold yet (a resumed or interrupted run's), with
+        its ``epochs`` ("stage/number" -> [(epoch, metrics)]) where given."""
         self.say = say or self.say
+        for key, rows in (epochs or {}).items():
+            self._epochs.setdefault(key, []).extend(rows)
         params = {**{k: meta.get(k) for k in PARENT_PARAMS}, "evaluation": meta.get("evaluation") or {}}
         tags = {
             "scalesearch.kind": "search",
@@ -170,10 +179,36 @@ def track_finished_run(tracker: SearchTracker, run_dir: Path) -> None:
     lock = RunLock(run_dir)
     try:
         lock.acquire()
-        tracker.start_search(run_dir, load_run_meta(run_dir))
+        meta = load_run_meta(run_dir)
+        tracker.start_search(run_dir, meta, epochs=ray_epochs(run_dir, meta))
     except ScalesearchError as err:  # the search is done and kept: a warning, not a failed command
         tracker.say(
             f"warning: {err}; the trials are kept in {run_dir}: run the same command again to log them"
         )
     finally:
         lock.release()
+
+
+def ray_epochs(run_dir: Path, meta: Mapping[str, Any]) -> dict[str, list[tuple[int, dict[str, float]]]]:
+    """Per trial ("stage/number"), the metrics of each epoch its Ray trial reported, read from
+    Tune's own ``result.json`` lines under ``RUN_DIR/ray/<study>/`` (a retried epoch counts once)."""
+    from scalesearch.search.ray_records import NUMBER_KEY, RESULT_KEY
+
+    found: dict[str, dict[int, dict[str, float]]] = {}
+    for study in meta.get("studies") or []:
+        for result in sorted((run_dir / "ray" / str(study.get("study"))).glob("*/result.json")):
+            for line in result.read_text(errors="replace").splitlines():
+                try:
+                    row = json.loads(line)
+                    payload = json.loads(row[RESULT_KEY])
+                    number, epoch = int(row["config"][NUMBER_KEY]), int(payload["epoch"])
+                    metrics = {
+                        k: float(v)
+                        for k, v in (payload.get("metrics") or {}).items()
+                        if isinstance(v, int | float)
+                    }
+                except (ValueError, KeyError, TypeError):  # a torn last line, a rejected point's report
+                    continue
+                if epoch > 0 and metrics:
+                    found.setdefault(f"{study.get('stage')}/{number}", {})[epoch] = metrics
+    return {key: sorted(epochs.items()) for key, epochs in found.items()}

@@ -177,12 +177,13 @@ def test_without_mlflow_the_option_names_the_extra(tmp_path: Path, monkeypatch: 
 
 
 def test_a_ray_run_is_logged_from_its_records_when_it_ends(tmp_path: Path) -> None:
-    """The Ray backend's trials.jsonl (no per-epoch metrics there) through the same nested runs."""
+    """The Ray backend's trials.jsonl through the same nested runs, epochs from Tune's result.json."""
     from scalesearch.tracking import SearchTracker, track_finished_run
 
     run_dir, store = tmp_path / "run", tmp_path / "mlruns"
     run_dir.mkdir()
-    meta = {"name": "demo", "backend": "ray", "storage": "", "studies": [], "family": "wrn"}
+    studies = [{"stage": "search", "study": "demo"}]
+    meta = {"name": "demo", "backend": "ray", "storage": "", "studies": studies, "family": "wrn"}
     (run_dir / "run.json").write_text(json.dumps(meta))
     record = {"stage": "search", "values": {"widen_factor": 1}, "point": {"widen_factor": 1, "depth": 10}}
     records = [
@@ -191,6 +192,17 @@ def test_a_ray_run_is_logged_from_its_records_when_it_ends(tmp_path: Path) -> No
         {**record, "number": 2, "state": "RUNNING"},  # not finished: not logged
     ]
     (run_dir / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    # Tune's own result.json of trial 0: one line per epoch report, our payload under "scalesearch"
+    trial = run_dir / "ray" / "demo" / "trial_0_abc"
+    trial.mkdir(parents=True)
+    lines = [
+        {
+            "config": {"_scalesearch_number": 0},
+            "scalesearch": json.dumps({"epoch": e, "metrics": {"accuracy": a}}),
+        }
+        for e, a in ((1, 0.5), (2, 0.75))
+    ]
+    (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in lines) + '{"torn')
     for _ in range(2):  # the second time finds both logged
         with tracking(str(store), SearchTracker) as tracker:
             assert tracker is not None
@@ -200,3 +212,5 @@ def test_a_ray_run_is_logged_from_its_records_when_it_ends(tmp_path: Path) -> No
     assert sorted(state) == ["search/0", "search/1"] and parent.data.params["backend"] == "ray"
     assert state["search/0"].data.metrics["params"] == 77_850 and state["search/0"].info.status == "FINISHED"
     assert state["search/1"].info.status == "FAILED" and state["search/1"].data.tags["error"].endswith("boom")
+    history = MlflowClient(store.as_uri()).get_metric_history(state["search/0"].info.run_id, "accuracy")
+    assert [(m.step, m.value) for m in history] == [(1, 0.5), (2, 0.75)]  # per-epoch, from Tune's files
