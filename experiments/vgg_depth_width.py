@@ -58,7 +58,9 @@ experiment = DepthWidthStudy(
     pruner="none",
     trials=None,
     objectives={"accuracy": "maximize"},
-    evaluation=Evaluation(dataset="digits", resolution=32, epochs=3, batch_size=64, lr=0.05),
+    # 6 epochs: with 3 the deeper (BN-free) networks had barely started (69 % at best); with 6
+    # depth 1 reaches 98 %, depth 4 30 %: plain stacks without batch norm train slower the deeper they are
+    evaluation=Evaluation(dataset="digits", resolution=32, epochs=6, batch_size=64, lr=0.05),
     options={"widths": "16,32,64,64"},
     references=["vgg11", "vgg16"],
 )
