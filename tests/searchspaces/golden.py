@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from scalesearch.cost.fvcore_count import count
+from scalesearch.cost.fvcore_count import FvcoreCounts, count
 from scalesearch.family import Canonical, Family
 
 
@@ -27,6 +27,13 @@ def state_dict_sha256(model: nn.Module) -> str:
 def check_canonical(family: Family, canonical: Canonical, digest: str) -> None:
     """fvcore on the built network equals the reference's counts and the analytic path, and the
     network's state-dict layout (built on the meta device) has the reference's digest."""
+    check_counts(family, canonical)
+    check_layout(family, canonical, digest)
+
+
+def check_counts(family: Family, canonical: Canonical) -> FvcoreCounts:
+    """fvcore on the built network equals the reference's params and FLOPs, and the analytic path
+    equals fvcore (activations too); fvcore's count, for further checks."""
     point = family.point(canonical.values)
     counted = count(family.build(point), point["resolution"])
     assert (counted.params, counted.flops) == (canonical.reference.params, canonical.reference.flops)
@@ -36,8 +43,16 @@ def check_canonical(family: Family, canonical: Canonical, digest: str) -> None:
         counted.flops,
         counted.activations,
     )
+    return counted
+
+
+def check_layout(family: Family, canonical: Canonical, digest: str) -> None:
+    """The state-dict layout, built on the meta device (no weights allocated), has the reference's
+    digest, and the analytic parameter count is the reference's."""
+    point = family.point(canonical.values)
     with torch.device("meta"):
         assert state_dict_sha256(family.build(point)) == digest
+    assert family.complexity(point).params == canonical.reference.params
 
 
 def check_golden_point(family: Family, values: dict[str, Any], params: int, flops: int) -> None:

@@ -34,16 +34,6 @@ CANONICAL = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """fvcore traces many tiny convolutions: one intra-op thread avoids OpenMP spin-waits
-    that make them 10-50x slower on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("canonical", CANONICAL)
 def test_canonical(canonical) -> None:
     point = FAMILY.point(canonical.values)

@@ -32,16 +32,6 @@ GOLDEN = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """fvcore traces many tiny convolutions: one intra-op thread avoids OpenMP spin-waits
-    that make them 10-50x slower on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_rounding_rules() -> None:
     assert make_divisible(32 * 0.35) == 16  # 8 would shrink 11.2 by more than 10%
     assert make_divisible(20) == 24

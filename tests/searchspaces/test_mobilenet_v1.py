@@ -28,14 +28,6 @@ GOLDEN = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_stage_table_is_table_1() -> None:
     assert STAGES.columns == ("c", "n", "s")
     assert sum(n for _, n, _ in STAGES.rows) == 13  # 13 depthwise separable layers, 28 layers in all

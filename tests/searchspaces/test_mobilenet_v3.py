@@ -32,14 +32,6 @@ GOLDEN = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("canonical", FAMILY.canonical, ids=lambda c: c.name)
 def test_canonical(canonical) -> None:
     check_canonical(FAMILY, canonical, STATE_DICT_SHA256[canonical.name])

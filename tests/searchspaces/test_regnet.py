@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-import torch
 
-from scalesearch.cost.fvcore_count import count
 from scalesearch.errors import PointError
 from searchspaces.regnet import FAMILY, generate_regnet, stages
-from tests.searchspaces.golden import state_dict_sha256
+from tests.searchspaces.golden import check_counts, check_golden_point, check_layout
 
 # sha256 of the reference state dict's "key shape" lines, shape written 16x3x3x3, joined by "\n",
 # computed from /work/refdata/golden.json (torchvision 0.28.0 regnet_*(weights=None)):
@@ -50,41 +48,21 @@ CANONICAL = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("canonical", FAMILY.canonical, ids=lambda c: c.name)
 def test_canonical_layout(canonical) -> None:
-    point = FAMILY.point(canonical.values)
-    with torch.device("meta"):
-        model = FAMILY.build(point)
-    assert state_dict_sha256(model) == STATE_DICT_SHA256[canonical.name]
-    assert FAMILY.complexity(point).params == canonical.reference.params
+    check_layout(FAMILY, canonical, STATE_DICT_SHA256[canonical.name])
 
 
 @pytest.mark.parametrize("canonical", CANONICAL)
 def test_canonical_fvcore(canonical) -> None:
-    point = FAMILY.point(canonical.values)
-    counted = count(FAMILY.build(point), point["resolution"])
-    assert (counted.params, counted.flops) == (canonical.reference.params, canonical.reference.flops)
-    analytic = FAMILY.complexity(point)
-    assert (analytic.params, analytic.flops, analytic.activations) == (
-        counted.params, counted.flops, counted.activations
-    )  # fmt: skip
+    check_counts(FAMILY, canonical)
 
 
 @pytest.mark.parametrize(("values", "widths", "depths", "params", "flops"), GOLDEN, ids=lambda v: "")
 def test_golden_points(values, widths, depths, params, flops) -> None:
     point = FAMILY.point(values)
     assert [(s.width, s.depth) for s in stages(point)] == list(zip(widths, depths, strict=True))
-    counted = count(FAMILY.build(point), point["resolution"])
-    assert (counted.params, counted.flops) == (params, flops)
-    assert (FAMILY.complexity(point).params, FAMILY.complexity(point).flops) == (params, flops)
+    check_golden_point(FAMILY, values, params, flops)
 
 
 def test_generate_regnet() -> None:

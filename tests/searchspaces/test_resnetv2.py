@@ -95,14 +95,6 @@ GOLDEN = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.parametrize("name", CANONICAL)
 def test_canonical_layout_and_counts_by_operator(name: str) -> None:
     point = FAMILY.canonical_point(name)

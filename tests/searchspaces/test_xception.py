@@ -22,14 +22,6 @@ PAPER_PARAMS = 22_855_952
 """Chollet 2017, Table 3 ("Size and training speed comparison"): Xception's parameter count."""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_canonical() -> None:
     """The analytic counts at 299 px are timm's (fvcore on timm's network, golden.json), fvcore
     on our network equals the analytic path at the canonical widths, and the state-dict layout is
