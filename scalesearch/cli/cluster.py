@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from scalesearch.cli.common import set_arg
 from scalesearch.errors import UsageError
 from scalesearch.formatting import table
 
@@ -24,14 +25,7 @@ def submit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="experiment file, e.g. experiments/efficientnet_grid.py")
     _address_arg(p)
     p.add_argument("--out", help="local run directory for the results (default runs/<experiment name>)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override an experiment field (dataset, epochs, resolution, budget, ...)",
-    )
+    set_arg(p, "override an experiment field (dataset, epochs, resolution, budget, ...)")
     p.add_argument("--trials", type=int, help="cap the number of trials per stage")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs Ray reserves for each trial")
     p.add_argument(

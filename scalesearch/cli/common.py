@@ -18,6 +18,11 @@ def format_arg(p: argparse.ArgumentParser, choices: Sequence[str] = ("table", "j
     p.add_argument("--format", choices=list(choices), default="table", help="output format")
 
 
+def set_arg(p: argparse.ArgumentParser, help: str, metavar: str = "KEY=VALUE") -> None:
+    """``--set KEY=VALUE`` (repeatable) into ``args.overrides``: the one override option of the CLI."""
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar=metavar, help=help)
+
+
 def out(fmt: str, rows: list[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
     if fmt == "json":
         print(to_json(rows))

@@ -13,7 +13,7 @@ import math
 import sys
 from typing import Any
 
-from scalesearch.cli.common import Ticker, format_arg, out
+from scalesearch.cli.common import Ticker, format_arg, out, set_arg
 from scalesearch.errors import UsageError
 from scalesearch.formatting import to_json
 from scalesearch.proxies import BASELINES, PROXIES, SCORES
@@ -28,14 +28,7 @@ def proxies_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top", type=int, default=10, help="best points of --family printed")
     p.add_argument("--proxy", default="synflow", help=f"what ranks the --family sample: {', '.join(SCORES)}")
     p.add_argument("--seed", type=int, default=0, help="seed of the --family sample")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="evaluation field of --family (dataset, resolution, seed, data_root)",
-    )
+    set_arg(p, "evaluation field of --family (dataset, resolution, seed, data_root)")
     format_arg(p)
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scalesearch.cli.common import format_arg, out
+from scalesearch.cli.common import format_arg, out, set_arg
 from scalesearch.errors import UsageError
 from scalesearch.formatting import compact, table, to_json
 
@@ -17,14 +17,7 @@ if TYPE_CHECKING:
 
 def run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="experiment file, e.g. experiments/efficientnet_grid.py")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override an experiment field (dataset, epochs, resolution, budget, ...)",
-    )
+    set_arg(p, "override an experiment field (dataset, epochs, resolution, budget, ...)")
     p.add_argument(
         "--trials", type=int, help="cap the number of trials per stage (a grid stops after N points)"
     )

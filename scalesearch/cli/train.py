@@ -12,6 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scalesearch.cli.common import set_arg
 from scalesearch.cli.run import mlflow_arg
 from scalesearch.errors import UsageError
 from scalesearch.formatting import compact, to_json
@@ -28,13 +29,10 @@ def train_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("values", nargs="*", metavar="key=value", help="point values (over the target's)")
     p.add_argument("--out", required=True, help="output directory; the same command again resumes there")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
+    set_arg(
+        p,
+        "override an evaluation field (dataset, epochs, lr, batch_size, resolution, optimizer, ...)",
         metavar="FIELD=VALUE",
-        help="override an evaluation field (dataset, epochs, lr, batch_size, resolution, optimizer, ...)",
     )
     p.add_argument(
         "--rank", type=int, default=1, help="with a run directory: train its N-th best feasible point"
