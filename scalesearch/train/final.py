@@ -35,6 +35,7 @@ from scalesearch.experiment import Evaluation
 from scalesearch.metrics import FLOP_CONVENTION
 from scalesearch.progress import Progress
 from scalesearch.registry import get_family
+from scalesearch.tracking.store import HINT as TRACKING_HINT
 from scalesearch.train import checkpoint, init
 from scalesearch.train.data import Data, load_dataset
 from scalesearch.train.loop import TrialFailed, _check_args, _epoch, _Run, _setup
@@ -51,7 +52,6 @@ COMMAND_FILE, CHECKPOINT, METRICS_CSV, SUMMARY, WEIGHTS, TENSORBOARD = (
     "tensorboard",
 )
 COLUMNS = ("epoch", "accuracy", "val_loss", "train_loss", "lr", "train_seconds")
-TRACKING_HINT = "pip install 'scalesearch[tracking]'"
 
 
 class TrainingError(ScalesearchError):
