@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch import Tensor, nn
+from torch import nn
 
-from scalesearch.errors import PointError, ScalesearchError
+from scalesearch.errors import PointError
 from scalesearch.family import Family
 from scalesearch.space import Point
 
@@ -62,29 +62,11 @@ def build(target: Target, checkpoint: str | Path | None = None) -> nn.Module:
     train`` checkpoint holding one under ``model``) its weights, loaded strictly. The file is read
     before the network is built, so a bad file fails fast."""
     from scalesearch.cost.record import check_buildable
-    from scalesearch.train.init import InitError, load_strict
+    from scalesearch.train.init import load_strict, read_state_dict
 
-    try:
-        state = None if checkpoint is None else _read(checkpoint)
-        check_buildable(target.family, target.point, "export", batch_size=2)
-        model = target.family.build(target.point)
-        if state is not None:
-            load_strict(model, state, str(checkpoint))
-    except InitError as err:  # the one reader of state-dict files speaks of --init
-        raise ScalesearchError(str(err).replace("--init ", "--checkpoint ", 1)) from None
+    state = None if checkpoint is None else read_state_dict(checkpoint, "--checkpoint")
+    check_buildable(target.family, target.point, "export", batch_size=2)
+    model = target.family.build(target.point)
+    if state is not None:
+        load_strict(model, state, str(checkpoint), "--checkpoint")
     return model.eval()
-
-
-def _read(checkpoint: str | Path) -> dict[str, Tensor]:
-    """The state dict in ``checkpoint``; any failure of torch's unpickler is one line too."""
-    from scalesearch.train.init import InitError, read_state_dict
-
-    try:
-        return read_state_dict(checkpoint)
-    except InitError:
-        raise
-    except Exception as err:  # torch.load fails on foreign files in many ways (KeyError, ...)
-        raise ScalesearchError(
-            f"--checkpoint {checkpoint}: not a state-dict file torch.load(weights_only=True) can read "
-            f"({type(err).__name__}: {str(err)[:200]})"
-        ) from None

@@ -8,7 +8,6 @@ network's last ``nn.Linear``.
 
 from __future__ import annotations
 
-import pickle
 import types
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,21 +24,22 @@ SHOWN = 5
 
 
 class InitError(ScalesearchError):
-    """An ``--init`` file that cannot be read, or does not fit the network."""
+    """A state-dict file (``--init``, ``--checkpoint``) that cannot be read, or does not fit the network."""
 
 
-def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+def read_state_dict(path: str | Path, flag: str = "--init") -> dict[str, Tensor]:
     """The state dict in ``path``: a plain one (torchvision/timm layout) or one nested under
-    ``state_dict``/``model``; a ``module.`` prefix on every key (DataParallel) is dropped."""
+    ``state_dict``/``model``; a ``module.`` prefix on every key (DataParallel) is dropped. Errors
+    name the file as the option ``flag`` that gave it."""
     path = Path(path)
     if not path.is_file():
-        raise InitError(f"--init {path}: no such file")
+        raise InitError(f"{flag} {path}: no such file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, KeyError) as err:
+    except Exception as err:  # a foreign file fails torch's unpickler in many ways (KeyError, ...)
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise InitError(
-            f"--init {path}: not a state-dict file torch.load(weights_only=True) can read ({reason[:200]})"
+            f"{flag} {path}: not a state-dict file torch.load(weights_only=True) can read ({reason[:200]})"
         ) from None
     for key in WRAPPER_KEYS:
         if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
@@ -47,7 +47,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
             break
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
         raise InitError(
-            f"--init {path}: a state dict (names to tensors) must be in it, or under 'state_dict' or "
+            f"{flag} {path}: a state dict (names to tensors) must be in it, or under 'state_dict' or "
             f"'model', but it holds a {type(obj).__name__}"
         )
     state = {str(k): v for k, v in obj.items()}
@@ -62,7 +62,7 @@ def _listed(kind: str, items: Sequence[str]) -> str:
     return f"{len(items)} {kind}: {shown}{more}"
 
 
-def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str) -> None:
+def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str, flag: str = "--init") -> None:
     """Load ``state`` into ``model`` strictly; a mismatch is one line naming the missing and
     unexpected keys and the shape mismatches (a few of each, then a count)."""
     own = model.state_dict()
@@ -83,7 +83,7 @@ def load_strict(model: nn.Module, state: Mapping[str, Tensor], source: str) -> N
             )
             if items
         ]
-        raise InitError(f"--init {source} does not fit this network strictly: {'; '.join(parts)}")
+        raise InitError(f"{flag} {source} does not fit this network strictly: {'; '.join(parts)}")
     model.load_state_dict(state, strict=True)
 
 
