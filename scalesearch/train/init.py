@@ -37,7 +37,7 @@ def read_state_dict(path: str | Path, flag: str = "--init") -> dict[str, Tensor]
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a foreign file fails torch's unpickler in many ways (KeyError, ...)
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        reason = type(err).__name__ + "".join(f": {line}" for line in str(err).strip().splitlines()[:1])
         raise InitError(
             f"{flag} {path}: not a state-dict file torch.load(weights_only=True) can read ({reason[:200]})"
         ) from None
