@@ -48,5 +48,5 @@ experiment = Experiment(
     evaluation=Evaluation(
         dataset="digits", resolution=32, epochs=3, batch_size=64, lr=0.02, max_batches_per_epoch=12
     ),
-    references=["fractalnet20"],
+    references=["fractalnet_cifar10"],
 )

@@ -29,12 +29,17 @@ column first, as the generator does; max-pool and mean do not commute, the count
 dropout follows the ReLU (the Caffe unit is conv-dropout-BN-ReLU). The units are PyTorch's
 conv (no bias) + affine batch norm; the Caffe convolutions have a bias and its BatchNorm has no
 learnable scale, which is one parameter per channel fewer (10,304 fewer in the 20-layer network).
+
+The module tree is pytorchcv's (``features.unit{b}.block.blocks.block{row}.subblock{k}.conv/bn``,
+``features.unit{b}.pool``, ``output``), so its ``fractalnet_cifar10``/``fractalnet_cifar100``
+state dicts load strictly, with equal eval-mode logits. Training differs: pytorchcv draws global
+drop-path per sample (a fixed half of every batch) where this draws it per mini-batch, and its
+dropout is channel-wise (``Dropout2d``) where this one is element-wise, as in the Caffe units.
 """
 
 from __future__ import annotations
 
 import random
-from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -79,76 +84,116 @@ def join(inputs: list[Tensor], keep: list[bool] | None = None) -> Tensor:
 # --------------------------------------------------------------------------- network
 
 
-class FractalUnit(ConvNormAct):
-    """conv3x3 + BN + ReLU (:class:`ConvNormAct`), then dropout where the block has a rate."""
+class DropConvBlock(nn.Module):
+    """conv3x3 (no bias) + BN + ReLU, then dropout where the block has a rate: pytorchcv's
+    ``DropConvBlock`` (children ``conv``, ``bn``, ``activ``, ``dropout``). Its cost twin is
+    :meth:`ConvNormAct.complexity`. ``nn.Dropout`` drops single activations, as the authors' Caffe
+    ``Dropout`` layer does; pytorchcv's ``Dropout2d`` drops whole channels (neither has weights)."""
 
     def __init__(self, c_in: int, c_out: int, dropout: float) -> None:
-        super().__init__(c_in, c_out)
-        if dropout > 0:
-            self.append(nn.Dropout(dropout))
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+        self.activ = nn.ReLU(inplace=True)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.activ(self.bn(self.conv(x)))
+        return x if self.dropout is None else self.dropout(x)
 
 
 class FractalBlock(nn.Module):
-    """f_C unrolled into ``columns`` (column j: 2**j units), its joins, and the 2x2 max-pool."""
+    """f_C unrolled and its joins, stored by row as pytorchcv does: ``blocks.block{r}`` holds the
+    units whose convolution ends at row r of the deepest column, ``subblock{k}`` being column C-k
+    (``subblock1`` is the deepest column, ``subblock{C}`` the shallowest)."""
 
-    def __init__(self, columns: int, c_in: int, c_out: int, dropout: float, pool_first: bool) -> None:
+    def __init__(self, columns: int, c_in: int, c_out: int, dropout: float) -> None:
         super().__init__()
-        self.columns = nn.ModuleList(
-            nn.ModuleList(FractalUnit(c_out if i else c_in, c_out, dropout) for i in range(2**j))
-            for j in range(columns)
-        )
-        self.pool = nn.MaxPool2d(2)
-        self.pool_first = pool_first
+        self.num_columns = columns
+        self.blocks = nn.Sequential()
+        for row in range(1, 2 ** (columns - 1) + 1):
+            level = nn.Sequential()
+            for j in reversed(ending_columns(columns, row)):  # deepest first: subblock1, 2, ...
+                first = row == 2 ** (columns - 1 - j)  # the column's first unit reads the block input
+                unit = DropConvBlock(c_in if first else c_out, c_out, dropout)
+                level.add_module(f"subblock{columns - j}", unit)
+            self.blocks.add_module(f"block{row}", level)
 
-    def forward(self, x: Tensor, column: int | None = None, local_drop: float = 0.0) -> Tensor:
-        """``column``: that column alone (global drop-path); ``local_drop``: the joins' drop rate."""
+    def unit(self, j: int, row: int) -> nn.Module:
+        """The unit of column ``j`` (0 = shallowest) whose convolution ends at ``row``."""
+        return self.blocks.get_submodule(f"block{row}.subblock{self.num_columns - j}")
+
+    def forward(
+        self, x: Tensor, column: int | None = None, local_drop: float = 0.0, pool: nn.Module | None = None
+    ) -> Tensor:
+        """``column``: that column alone (global drop-path); ``local_drop``: the joins' drop rate;
+        ``pool``: applied to each column before the last join (``pool_first``)."""
+        n = self.num_columns
+        rows = 2 ** (n - 1)
         if column is not None:
-            for unit in cast(nn.ModuleList, self.columns[column]):
-                x = unit(x)
-            return self.pool(x)
-        n = len(self.columns)
-        outs, rows = [x] * n, 2 ** (n - 1)
+            for row in range(2 ** (n - 1 - column), rows + 1, 2 ** (n - 1 - column)):
+                x = self.unit(column, row)(x)
+            return x if pool is None else pool(x)
+        outs = [x] * n
         for row in range(1, rows + 1):
             ending = ending_columns(n, row)
             for j in ending:
-                outs[j] = cast(nn.ModuleList, self.columns[j])[row // 2 ** (n - 1 - j) - 1](outs[j])
-            if row == rows and self.pool_first:
-                outs = [self.pool(o) for o in outs]
+                outs[j] = self.unit(j, row)(outs[j])
+            if row == rows and pool is not None:
+                outs = [pool(o) for o in outs]
             if len(ending) > 1:
                 keep = local_keep(len(ending), local_drop) if local_drop > 0 else None
                 merged = join([outs[j] for j in ending], keep)
                 for j in ending:
                     outs[j] = merged
-        return outs[-1] if self.pool_first else self.pool(outs[-1])
+        return outs[-1]
+
+
+class FractalUnit(nn.Module):
+    """A fractal block and its 2x2 max-pool (pytorchcv's ``FractalUnit``), the pool after the
+    block's last join or, ``pool_first``, on each column before it."""
+
+    def __init__(self, columns: int, c_in: int, c_out: int, dropout: float, pool_first: bool) -> None:
+        super().__init__()
+        self.block = FractalBlock(columns, c_in, c_out, dropout)
+        self.pool = nn.MaxPool2d(2)
+        self.pool_first = pool_first
+
+    def forward(self, x: Tensor, column: int | None = None, local_drop: float = 0.0) -> Tensor:
+        if self.pool_first:
+            return self.block(x, column, local_drop, self.pool)
+        return self.pool(self.block(x, column, local_drop))
 
 
 class FractalNet(nn.Module):
-    """``blocks`` fractal blocks, then ``classifier`` on the flattened map."""
+    """``features.unit{1..B}`` (fractal units), then the linear ``output`` on the flattened map:
+    pytorchcv's ``CIFARFractalNet`` layout, so its state dicts load strictly."""
 
     def __init__(self, p: Point) -> None:
         super().__init__()
         c_in, side = p["in_channels"], p["resolution"]
-        blocks = []
+        self.features = nn.Sequential()
         for i, width in enumerate(p["widths"]):
-            blocks.append(FractalBlock(p["columns"], c_in, width, i * p["dropout"], p["pool_first"]))
+            unit = FractalUnit(p["columns"], c_in, width, i * p["dropout"], p["pool_first"])
+            self.features.add_module(f"unit{i + 1}", unit)
             c_in, side = width, side // 2
-        self.blocks = nn.ModuleList(blocks)
-        self.classifier = nn.Linear(c_in * side * side, p["num_classes"])
+        self.output = nn.Linear(c_in * side * side, p["num_classes"])
+        self.num_columns: int = p["columns"]
         self.local_drop: float = p["local_drop"]
         self.global_drop: float = p["global_drop"]
         self.column: int | None = None
-        """Evaluate (or train) this column alone; None: the whole fractal."""
+        """Evaluate (or train) this column alone (0 = shallowest); None: the whole fractal."""
 
     def forward(self, x: Tensor) -> Tensor:
         column, local_drop = self.column, 0.0
         if self.training and column is None:
             if self.global_drop > 0 and float(torch.rand(())) < self.global_drop:
-                column = int(torch.randint(len(cast(FractalBlock, self.blocks[0]).columns), ()))
+                column = int(torch.randint(self.num_columns, ()))
             else:
                 local_drop = self.local_drop
-        for block in self.blocks:
-            x = block(x, column, local_drop)
-        return self.classifier(torch.flatten(x, 1))
+        for unit in self.features:
+            x = unit(x, column, local_drop)
+        return self.output(torch.flatten(x, 1))
 
 
 def build(p: Point) -> nn.Module:
@@ -248,10 +293,13 @@ SPACE = Space(
 )
 
 PAPER = (
-    "Larsson et al. 2017 (FractalNet, ICLR) Table 1 'FractalNet (20 layers, 38.6M params)': C=3, "
-    "B=5, widths 64-128-256-512-512 (section 4); params/flops are this family's counts (fvcore 0.1.5 "
-    "eval mode on 1x3x32x32) -- the layout the paper describes, and the authors' Caffe generator "
-    "(gustavla/fractalnet), give 33.7M, not the printed 38.6M (see tests/searchspaces/test_fractalnet.py)"
+    "pytorchcv 0.0.74 {name}() (osmr/imgclsmob): params, fvcore 0.1.5 FLOPs (eval mode, 1x3x32x32) "
+    "and state dict equal this layout, the paper's C=3, B=5, widths 64-128-256-512-512 (section 4); "
+    "Larsson et al. 2017 (FractalNet, ICLR) Table 1 prints 'FractalNet (20 layers, 38.6M params)', "
+    "which neither that layout, the authors' Caffe generator gustavla/fractalnet (33,714,314 for 10 "
+    "classes: convs with bias, BN without scale) nor pytorchcv reaches; its '40 layers, 22.9M "
+    "params' network (C=4, B=5) cannot be pinned: the only widths the paper gives make C=4 76.1M, "
+    "and it states no others"
 )
 
 
@@ -274,11 +322,12 @@ FAMILY = Family(
     canonical=canonical_table(
         ("name", "columns", "blocks", "num_classes", "params", "flops", "paper_params"),
         [
-            ("fractalnet20", 3, 5, 10, 33_724_618, 846_971_904, "38.6M"),
-            ("fractalnet20_cifar100", 3, 5, 100, 33_770_788, 847_017_984, "38.6M"),
+            ("fractalnet_cifar10", 3, 5, 10, 33_724_618, 846_971_904, "38.6M"),
+            ("fractalnet_cifar100", 3, 5, 100, 33_770_788, 847_017_984, "38.6M"),
         ],
         PAPER,
         width=64,
+        dropout=0.1,
     ),
     test_domains={
         "dropout": Choice((0.0, 0.1)),

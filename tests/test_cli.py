@@ -186,6 +186,6 @@ def test_screen_reports_feasible_count_and_speed():
 
 def test_fixed_points_table_names_each_rows_source_and_the_papers_figure():
     out = run_main("fixed-points", "--family", "fractalnet", "--method", "analytic").stdout
-    row = next(line for line in out.splitlines() if line.startswith("fractalnet20 "))
-    # the family pins its own count; the paper's (unreproduced) 38.6M stands beside it, with its source
-    assert "33,724,618" in row and "38.6M" in row and "Larsson et al. 2017" in row
+    row = next(line for line in out.splitlines() if line.startswith("fractalnet_cifar10 "))
+    # the reference's count (pytorchcv's); the paper's (unreproduced) 38.6M stands beside it
+    assert "33,724,618" in row and "38.6M" in row and "pytorchcv 0.0.74 fractalnet_cifar10()" in row

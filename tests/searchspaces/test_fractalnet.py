@@ -1,7 +1,9 @@
 """FractalNet: the paper's CIFAR network, the expansion rule, mean joins and drop-path.
 
-No reference implementation exists in torchvision or timm, so there is no state-dict digest: the
-paper's text is the reference, and its one printed parameter count is not reproduced (below).
+The reference implementation is pytorchcv's (osmr/imgclsmob, not in torchvision or timm): its
+``fractalnet_cifar10``/``fractalnet_cifar100`` have our canonical networks' counts and state-dict
+layout, and their state dicts load strictly into ours with equal eval-mode logits (checked in a
+scratch environment, below). The paper's one printed parameter count is not reproduced.
 """
 
 from __future__ import annotations
@@ -20,8 +22,21 @@ from searchspaces.fractalnet import (
     join,
     local_keep,
 )
+from tests.searchspaces.golden import check_layout
 
 CANONICAL = {c.name: c for c in FAMILY.canonical}
+
+# sha256 of the reference state dict's "key shape" lines (212 entries, buffers included; see
+# tests/searchspaces/golden.py), from pytorchcv 0.0.74 (PyPI wheel, not a dependency), random init:
+#   torch.manual_seed(0); m = pytorchcv.models.fractalnet_cifar.fractalnet_cifar10().eval()
+#   "\n".join(f"{k} {'x'.join(map(str, v.shape))}" for k, v in m.state_dict().items())
+# The same script loaded m's state dict, and one with random BN statistics and affine weights,
+# strictly into FAMILY.build(canonical point): max |logit difference| 0.0 on 2x3x32x32 inputs,
+# for fractalnet_cifar100 too; params and fvcore FLOPs equal the canonical table's.
+STATE_DICT_SHA256 = {
+    "fractalnet_cifar10": "4d360d3d171e42e5210ac20fb2d2fe306b472965cfaaaace1aa03c978ca648ca",
+    "fractalnet_cifar100": "35307aca63ff238ae4df0495bfcefdc47013c67a7cbf236a58fac0544c693528",
+}
 
 
 def _net(**values: object) -> FractalNet:
@@ -47,18 +62,32 @@ def test_paper_cifar_network_and_its_printed_count() -> None:
     authors' Caffe units: conv bias, BatchNorm without scale). Not reproduced: no reading found
     gives 38.6M (every conv at the block width, as if a free transition fed each block: 38.5M; a
     1x1 transition conv before each block: 38.9M)."""
-    point = FAMILY.canonical_point("fractalnet20")
+    point = FAMILY.canonical_point("fractalnet_cifar10")
     assert point["widths"] == block_widths(64, 5) == PAPER_WIDTHS == [64, 128, 256, 512, 512]
     assert point["blocks"] * 2 ** (point["columns"] - 1) == 20
     params = FAMILY.complexity(point).params
-    assert params == CANONICAL["fractalnet20"].reference.params == 33_724_618
-    assert CANONICAL["fractalnet20"].reference.paper_params == "38.6M"
+    assert params == CANONICAL["fractalnet_cifar10"].reference.params == 33_724_618
+    assert CANONICAL["fractalnet_cifar10"].reference.paper_params == "38.6M"
     convs = 5 * (2**3 - 1)
     caffe = params - 7 * sum(point["widths"])  # + a conv bias, - a BN scale and shift per channel
     assert (caffe, f"{caffe / 1e6:.1f}M") == (33_714_314, "33.7M")
+    # Table 1's "40 layers, 22.9M params" (C=4): these widths give 76.1M, and the paper states no others
+    assert FAMILY.complexity(FAMILY.point(point, columns=4)).params == 76_106_634
     with torch.device("meta"):
         model = FAMILY.build(point)
     assert sum(isinstance(m, nn.Conv2d) for m in model.modules()) == convs
+
+
+@pytest.mark.parametrize("name", sorted(STATE_DICT_SHA256))
+def test_state_dict_layout_is_pytorchcvs(name: str) -> None:
+    """pytorchcv's keys and shapes, in its order: rows ``block{r}``, columns ``subblock{k}``
+    deepest first, then ``output``; the analytic count is the reference's."""
+    check_layout(FAMILY, CANONICAL[name], STATE_DICT_SHA256[name])
+    with torch.device("meta"):
+        keys = list(FAMILY.build(FAMILY.canonical_point(name)).state_dict())
+    assert keys[0] == "features.unit1.block.blocks.block1.subblock1.conv.weight"
+    assert "features.unit5.block.blocks.block4.subblock3.bn.running_var" in keys
+    assert keys[-2:] == ["output.weight", "output.bias"]
 
 
 def test_expansion_rule_unrolls_into_columns_and_joins() -> None:
@@ -70,12 +99,11 @@ def test_expansion_rule_unrolls_into_columns_and_joins() -> None:
         for r in range(1, 2 * half + 1):
             inner = [j + 1 for j in ending_columns(c, (r - 1) % half + 1)]
             assert ending_columns(c + 1, r) == ([0] if r == 2 * half else []) + inner
-    model = _net(columns=4)
-    assert [len(col) for col in model.blocks[0].columns] == [1, 2, 4, 8]
-    assert (
-        model.blocks[0].columns[2][0][0].in_channels == 3
-        and model.blocks[0].columns[2][1][0].in_channels == 4
-    )
+    block = _net(columns=4).features.unit1.block
+    levels = [dict(level.named_children()) for level in block.blocks]
+    assert [sum(f"subblock{4 - j}" in level for level in levels) for j in range(4)] == [1, 2, 4, 8]
+    assert block.unit(2, 2).conv.in_channels == 3 and block.unit(2, 4).conv.in_channels == 4
+    assert block.unit(3, 1) is levels[0]["subblock1"]  # pytorchcv's subblock1: the deepest column
 
 
 def test_join_is_the_elementwise_mean_of_the_kept_inputs() -> None:
@@ -134,7 +162,7 @@ def test_local_drop_path_changes_training_outputs_only_through_the_joins() -> No
 
 def test_dropout_per_block_and_pool_order() -> None:
     model = _net(blocks=3, dropout=0.1, resolution=8)
-    rates = [[m.p for m in b.modules() if isinstance(m, nn.Dropout)] for b in model.blocks]
+    rates = [[m.p for m in b.modules() if isinstance(m, nn.Dropout)] for b in model.features]
     assert rates[0] == [] and set(rates[1]) == {0.1} and rates[2] == [pytest.approx(0.2)] * 7
     join_pool, pool_join = (
         FAMILY.point(columns=2, blocks=2),
