@@ -232,10 +232,15 @@ def complexity(p: Point) -> Counts:
     _chain_cost(t, stem["conv2_short"], size)
     size = _chain_cost(t, stem["conv2_branch"], _chain_cost(t, stem["conv2_long"], size))
     c = stem["conv2_branch"][0][0] + stem["conv2_branch"][0][1]
-    types = iter(module_types(p))
-    for stage, n in zip("ABC", p["depths"], strict=True):
-        for _ in range(n):
-            _module_cost(t, *next(types), c, m, size)
+    repeats: dict[tuple[str, str], int] = {}
+    for key in module_types(p):
+        repeats[key] = repeats.get(key, 0) + 1
+    for stage in "ABC":
+        for (s, kind), n in repeats.items():
+            if s == stage:  # identical modules: count one, add it n times
+                one = Tally()
+                _module_cost(one, s, kind, c, m, size)
+                t.merge(one, n)
         if stage != "C":
             spec = reduction_paths(stage, c, m)
             size, c = [_chain_cost(t, ops, size) for ops in spec][0], c + sum(ops[-1][1] for ops in spec)

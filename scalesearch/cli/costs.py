@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from scalesearch.cli.common import Ticker, format_arg, wrap
-from scalesearch.cli.latency import profile_arg
+from scalesearch.cli.latency import profile_arg, use_threads
 from scalesearch.errors import UsageError
 from scalesearch.formatting import compact, table, to_json
 
@@ -93,7 +93,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
             print(f"scalesearch cost: warning: {warning}", file=sys.stderr)
     from scalesearch.latency.predict import resolve_profile
 
-    profile = resolve_profile(args.latency_profile, args.batch_size, args.dtype)
+    profile = resolve_profile(args.latency_profile, args.batch_size, args.dtype, use_threads(args))
     try:
         rec = cost_of(fam, values, args.method, latency=spec, progress=tick)
     finally:
@@ -217,7 +217,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
     fam, fixed = _parse_point(args)
     budget = parse_budget(args.budget)
-    profile = resolve_profile(args.latency_profile)
+    profile = resolve_profile(args.latency_profile, threads=use_threads(args))
     tick = Ticker(f"screen {fam.name}:")
     try:
         result = screen(
@@ -281,7 +281,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     from scalesearch.verdict.screen import solve
 
     fam, fixed = _parse_point(args)
-    profile = resolve_profile(args.latency_profile)
+    profile = resolve_profile(args.latency_profile, threads=use_threads(args))
     if args.metric == "latency_ms" and profile is None:
         raise UsageError(
             "--metric latency_ms needs --latency-profile NAME (see scalesearch latency profiles)"

@@ -20,6 +20,26 @@ def profile_arg(p: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="predict latency_ms with this calibrated device profile (see scalesearch latency profiles)",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads latency is measured or predicted at (default: torch's current count); "
+        "a profile must have been calibrated with the same",
+    )
+
+
+def use_threads(args: argparse.Namespace) -> int | None:
+    """Sets torch's thread count to ``--threads`` (checked) and returns it (None: not given)."""
+    if args.threads is None:
+        return None
+    if args.threads < 1:
+        from scalesearch.errors import UsageError
+
+        raise UsageError(f"--threads must be at least 1, but got --threads {args.threads}")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    return int(args.threads)
 
 
 def latency_args(p: argparse.ArgumentParser) -> None:
@@ -39,7 +59,10 @@ def latency_args(p: argparse.ArgumentParser) -> None:
     c.add_argument(
         "--time-budget", type=float, default=150.0, help="seconds of measuring, all families together"
     )
-    c.add_argument("--points", type=int, default=12, help="points sampled per family (small to large)")
+    c.add_argument(
+        "--rounds", type=int, default=3, help="times each point is timed, in rounds over the whole sample"
+    )
+    c.add_argument("--points", type=int, default=18, help="points sampled per family (small to large)")
     c.add_argument("--max-flops", type=float, help="largest point sampled (default 1e8 CPU, 2e9 GPU)")
     c.add_argument(
         "--clock",
@@ -80,6 +103,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         threads=args.threads,
         time_budget=args.time_budget,
         points_per_family=args.points,
+        rounds=args.rounds,
         max_flops=args.max_flops,
         clock=args.clock,
         seed=args.seed,

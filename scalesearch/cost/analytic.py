@@ -97,8 +97,12 @@ class Tally:
         self.types: dict[str, list[int]] = {}
         self.calls: dict[str, int] = {}
         """Layers run, by type (those with FLOPs): the per-op overhead a latency model needs."""
+        self.shapes: dict[tuple[int | str, ...], int] = {}
+        """Conv and batch-norm layers run, by shape (see :meth:`_shape`): what a latency model's
+        per-layer table looks up. ``("conv", c_in, c_out, groups, kh, kw, stride, out_area)``,
+        ``("bn", channels, area)``, ``("linear", f_in, f_out, rows)``, ``("ln", channels, rows)``."""
         self.merged = False
-        """True once :meth:`add_params` has taken this tally's parameters into another."""
+        """True once :meth:`add_params` or :meth:`merge` has taken this tally into another."""
         self.detailed = not _COUNTS_ONLY.get()
         """False inside :func:`counts_only`: ``types`` and ``calls`` stay empty."""
         tallies = _RECORDING.get()
@@ -112,6 +116,9 @@ class Tally:
         row[2] += flops
         if flops:
             self.calls[kind] = self.calls.get(kind, 0) + 1
+
+    def _shape(self, key: tuple[int | str, ...]) -> None:
+        self.shapes[key] = self.shapes.get(key, 0) + 1
 
     def conv(
         self,
@@ -140,6 +147,7 @@ class Tally:
         self.activations += area * c_out
         if self.detailed:
             self._tag(layer_type("conv", kernel, groups, c_in, c_out), params, weights, flops)
+            self._shape(("conv", c_in, c_out, groups, kernel, kernel, stride, area))
         return out
 
     def bn(self, channels: int, size: int, affine: bool = True) -> None:
@@ -149,6 +157,7 @@ class Tally:
         self.flops += flops
         if self.detailed:
             self._tag(layer_type("batch_norm"), params, 0, flops)
+            self._shape(("bn", channels, size * size))
 
     def linear(self, f_in: int, f_out: int, bias: bool = True) -> None:
         params = f_in * f_out + (f_out if bias else 0)
@@ -157,6 +166,7 @@ class Tally:
         self.activations += f_out
         if self.detailed:
             self._tag(layer_type("linear"), params, f_in * f_out, f_in * f_out)
+            self._shape(("linear", f_in, f_out, 1))
 
     def adaptive_avgpool(self, channels: int, size: int) -> None:
         """Global (adaptive) average pooling to 1x1."""
@@ -185,6 +195,30 @@ class Tally:
         self.activations += activations
         if self.detailed:
             self._tag(layer_type(op, kernel, groups, c_in, c_out), params, weights, flops)
+            if op == "conv" and kernel is not None and c_out and flops:
+                kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+                self._shape(("conv", c_in, c_out, groups, kh, kw, 1, activations // c_out))
+            elif op == "linear" and weights and flops and activations:  # on every pixel
+                rows = flops // weights
+                self._shape(("linear", weights * rows // activations, activations // rows, rows))
+            elif op == "layer_norm" and params and flops:
+                self._shape(("ln", params // 2, flops // (5 * (params // 2))))
+
+    def merge(self, other: Tally, times: int = 1) -> None:
+        """Adds ``times`` runs of everything ``other`` counted (a module repeated unchanged: count
+        it once, merge it n times); ``other`` is then left out of the breakdown by type."""
+        self.params += times * other.params
+        self.flops += times * other.flops
+        self.activations += times * other.activations
+        for kind, row in other.types.items():
+            mine = self.types.setdefault(kind, [0, 0, 0])
+            for i in range(3):
+                mine[i] += times * row[i]
+        for kind, n in other.calls.items():
+            self.calls[kind] = self.calls.get(kind, 0) + times * n
+        for shape, n in other.shapes.items():
+            self.shapes[shape] = self.shapes.get(shape, 0) + times * n
+        other.merged = True
 
     def add_params(self, other: Tally) -> None:
         """Adds the parameters of layers built but not run (an auxiliary head in eval mode): their

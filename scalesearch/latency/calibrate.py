@@ -8,19 +8,33 @@ import math
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 
+from scalesearch.device import ONNXRUNTIME
 from scalesearch.errors import ScalesearchError
 from scalesearch.family import Family
 from scalesearch.latency.errors import error_table
 from scalesearch.latency.features import matrix
-from scalesearch.latency.measure import NOISY_SPREAD, Timing, busy_note, choose_clock, measure_model, spin_up
+from scalesearch.latency.layers import LayerTable, Shape, merge_timings, time_layers
+from scalesearch.latency.measure import (
+    NOISY_SPREAD,
+    Timing,
+    busy_note,
+    choose_clock,
+    combine_rounds,
+    measure_model,
+    on_device,
+    round_agreement,
+    spin_up,
+)
 from scalesearch.latency.model import choose
 from scalesearch.latency.profile import Profile, Setting, check_name, current_setting
 from scalesearch.latency.sample import SamplePoint, sample_family
+from scalesearch.registry import get_family
 
 MIN_POINTS = 4
 """Points measured per family whatever the time budget: three to fit on, one held out."""
@@ -41,10 +55,13 @@ class CalibrationConfig:
     """Torch's intra-op threads while timing (None: its current count), recorded in the profile."""
     time_budget: float = 150.0
     """Seconds for measuring, all families together (each gets an equal share, at least MIN_POINTS points)."""
-    points_per_family: int = 12
+    points_per_family: int = 18
     max_flops: float | None = None
     """The largest point sampled, in FLOPs (None: 1e8 on the CPU and ONNX Runtime, 2e9 on a GPU)."""
     repeats: int = 20
+    rounds: int = 3
+    """Times every point is measured, in rounds over the whole sample (the median of the rounds is
+    kept: a burst of load slows one round, not all); later rounds only as the time budget allows."""
     clock: str = "auto"
     """``wall``, ``cpu`` (thread CPU time, one thread only) or ``auto`` (see :func:`choose_clock`)."""
     seed: int = 0
@@ -58,6 +75,7 @@ class CalibrationConfig:
             "threads >= 1 (or None)": self.threads is None or self.threads >= 1,
             "0 < max_flops < inf (or None)": self.max_flops is None or 0 < self.max_flops < math.inf,
             "repeats >= 3": self.repeats >= 3,
+            "rounds >= 1": self.rounds >= 1,
         }
         for rule, ok in checks.items():
             if not ok:
@@ -65,10 +83,21 @@ class CalibrationConfig:
                 raise ScalesearchError(f"{rule} must hold, but got {name}={getattr(self, name)}")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Measured:
+    """A sample point, its timing in each round, and its conv, linear and norm layers timed in place."""
+
     sample: SamplePoint
-    timing: Timing
+    rounds: list[Timing]
+    layers: dict[Shape, float] = field(default_factory=dict)
+    model: nn.Module | None = None
+    """Kept, built, until the last round is taken."""
+    first_seconds: float = 0.0
+    """What its first round of timing took."""
+
+    @property
+    def timing(self) -> Timing:
+        return combine_rounds(self.rounds)
 
 
 def default_name(setting: Setting) -> str:
@@ -84,31 +113,76 @@ def measure_family(
     tell: Callable[[str], None],
     clock: str = "wall",
 ) -> list[Measured]:
-    """Measure ``family``'s designed sample until its share of time is spent (MIN_POINTS at least)."""
+    """The first round over ``family``'s designed sample, each point's layers timed too, until half
+    of ``seconds`` (the family's share of the budget, all rounds) is spent (MIN_POINTS at least)."""
     max_flops = cfg.max_flops or (2e9 if cfg.device.startswith("cuda") else 1e8)
     samples = sample_family(family, cfg.points_per_family, max_flops, cfg.seed, cfg.batch_size)
-    per_point = min(1.0, max(0.05, 0.6 * seconds / max(len(samples), 1)))
     start = time.perf_counter()
     out: list[Measured] = []
     for s in samples:
-        if len(out) >= MIN_POINTS and time.perf_counter() - start > seconds:
+        if len(out) >= MIN_POINTS and time.perf_counter() - start > seconds / 2:
             break
         torch.manual_seed(0)
-        model = family.build(s.point)
-        timing = measure_model(
-            model,
-            s.point["resolution"],
+        m = Measured(s, [], model=family.build(s.point))
+        begun = time.perf_counter()
+        time_point(m, cfg, point_seconds(cfg, seconds, len(samples)), clock)
+        m.first_seconds = time.perf_counter() - begun
+        if cfg.device != ONNXRUNTIME:
+            m.layers = time_layers(*input_for(m, cfg))
+        out.append(m)
+    tell(f"{family.name}: {len(out)} of {len(samples)} points in {time.perf_counter() - start:.1f} s")
+    return out
+
+
+def point_seconds(cfg: CalibrationConfig, family_seconds: float, points: int) -> float:
+    """The time cap of one point's timing in one round."""
+    return min(1.0, max(0.05, 0.6 * family_seconds / (cfg.rounds * max(points, 1))))
+
+
+def input_for(m: Measured, cfg: CalibrationConfig) -> tuple[nn.Module, torch.Tensor]:
+    assert m.model is not None
+    p = m.sample.point
+    channels = get_family(m.sample.family).input_channels(p)
+    return on_device(m.model, p["resolution"], cfg.device, cfg.batch_size, cfg.dtype, channels)
+
+
+def time_point(m: Measured, cfg: CalibrationConfig, per_point: float, clock: str) -> None:
+    """One more round of timing for ``m``."""
+    assert m.model is not None
+    p = m.sample.point
+    channels = get_family(m.sample.family).input_channels(p)
+    m.rounds.append(
+        measure_model(
+            m.model,
+            p["resolution"],
             cfg.device,
             cfg.batch_size,
             cfg.dtype,
             cfg.repeats,
             per_point,
-            family.input_channels(s.point),
+            channels,
             clock,
         )
-        out.append(Measured(s, timing))
-    tell(f"{family.name}: {len(out)} of {len(samples)} points in {time.perf_counter() - start:.1f} s")
-    return out
+    )
+
+
+def later_rounds(
+    measured: Sequence[Measured], cfg: CalibrationConfig, share: float, deadline: float, clock: str
+) -> int:
+    """Rounds 2.. over the whole sample while the next fits before ``deadline`` (each expected to
+    take what the first round's timing took); the rounds taken in all."""
+    taken = 1
+    if cfg.device == ONNXRUNTIME:  # each timing exports the model again: one round
+        return taken
+    first = sum(m.first_seconds for m in measured)
+    sizes = {f: sum(m.sample.family == f for m in measured) for f in {m.sample.family for m in measured}}
+    while taken < cfg.rounds and time.perf_counter() + first <= deadline:
+        for m in measured:
+            time_point(m, cfg, point_seconds(cfg, share, sizes[m.sample.family]), clock)
+        taken += 1
+    for m in measured:
+        m.model = None
+    return taken
 
 
 def held_out_mask(measured: Sequence[Measured]) -> np.ndarray:
@@ -140,8 +214,14 @@ def fit_profile(
     fams = [m.sample.family for m in measured]
     test = held_out_mask(measured)
     train = ~test
-    model, candidates = choose(x[train], y[train], [f for f, t in zip(fams, train, strict=True) if t])
-    predicted = model.predict(x, fams)
+    table = None
+    sums = None
+    if any(m.layers for m in measured):  # the table holds the training points' layers only
+        table = LayerTable(merge_timings(m.layers for m, t in zip(measured, train, strict=True) if t))
+        sums = np.array([table.sums(m.sample.features.shapes) for m in measured]).reshape(len(measured), 2)
+    train_fams = [f for f, t in zip(fams, train, strict=True) if t]
+    model, candidates = choose(x[train], y[train], train_fams, None if sums is None else sums[train])
+    predicted = model.predict(x, fams, sums)
     held = error_table(predicted[test], y[test], [f for f, t in zip(fams, test, strict=True) if t])
     points = [
         {
@@ -152,13 +232,15 @@ def fit_profile(
             "spread_ms": round(m.timing.spread_ms, 5),
             "runs": m.timing.runs,
             "rejected": m.timing.rejected,
+            "rounds": len(m.rounds),
+            "round_agreement": round(round_agreement(m.rounds), 4),
             "predicted_ms": round(float(p), 5),
             "held_out": bool(t),
         }
         for m, p, t in zip(measured, predicted, test, strict=True)
     ]
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    return Profile(name, setting, model, held, candidates, points, seconds, created, notes, clock)
+    return Profile(name, setting, model, held, candidates, points, seconds, created, notes, clock, table)
 
 
 def calibrate(
@@ -185,6 +267,12 @@ def calibrate(
         start = time.perf_counter()
         share = cfg.time_budget / len(families)
         measured = [m for f in families for m in measure_family(f, cfg, share, tell, clock)]
+        taken = later_rounds(measured, cfg, share, start + cfg.time_budget, clock)
+        tell(f"{taken} round(s) of timing over {len(measured)} points")
+        if taken < cfg.rounds and cfg.device != ONNXRUNTIME:
+            notes.append(
+                f"timed in {taken} of {cfg.rounds} rounds: the time budget ({cfg.time_budget:g} s) ran out"
+            )
         seconds = time.perf_counter() - start
         noisy = [
             m for m in measured if m.timing.relative_spread > NOISY_SPREAD or m.timing.rejected_share > 0.3

@@ -9,7 +9,7 @@ depthwise FLOP costs far more time than a dense one, and every layer run costs a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,6 +59,8 @@ class PointFeatures:
     counts: Counts
     vector: tuple[float, ...]
     layers: int
+    shapes: Mapping[tuple[Any, ...], int] = field(default_factory=dict)
+    """Conv and batch-norm layers run, by shape (:attr:`~scalesearch.cost.analytic.Tally.shapes`)."""
 
     def named(self) -> dict[str, float]:
         return dict(zip(FEATURES, self.vector, strict=True))
@@ -76,9 +78,12 @@ def point_features(family: Family, point: Mapping[str, Any], batch_size: int = 1
     flops = dict.fromkeys(GROUPS, 0.0)
     calls = {"dense": 0.0, "light": 0.0}
     tagged = 0
+    shapes: dict[tuple[Any, ...], int] = {}
     for t in tallies:
         if t.merged:
             continue
+        for key, n in t.shapes.items():
+            shapes[key] = shapes.get(key, 0) + n
         for kind, (_, _, f) in t.types.items():
             flops[group_of(kind)] += f
             tagged += f
@@ -94,7 +99,7 @@ def point_features(family: Family, point: Mapping[str, Any], batch_size: int = 1
         float(batch_size * counts.activations),
         float(counts.params),
     )
-    return PointFeatures(counts, vector, int(calls["dense"] + calls["light"]))
+    return PointFeatures(counts, vector, int(calls["dense"] + calls["light"]), shapes)
 
 
 def matrix(rows: Sequence[PointFeatures]) -> np.ndarray:

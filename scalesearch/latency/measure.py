@@ -63,6 +63,23 @@ def robust_summary(times: list[float]) -> Timing:
     return Timing(statistics.median(kept), q[2] - q[0], len(kept), len(times) - len(kept))
 
 
+def combine_rounds(rounds: list[Timing]) -> Timing:
+    """One timing from rounds of the same point taken apart in time: the median of the rounds'
+    medians (a round a burst of load slowed is outvoted), the median spread, every run counted."""
+    return Timing(
+        statistics.median(r.median_ms for r in rounds),
+        statistics.median(r.spread_ms for r in rounds),
+        sum(r.runs for r in rounds),
+        sum(r.rejected for r in rounds),
+    )
+
+
+def round_agreement(rounds: list[Timing]) -> float:
+    """The largest relative difference of a round's median from the combined median (0: all agree)."""
+    mid = combine_rounds(rounds).median_ms
+    return max(abs(r.median_ms / mid - 1) for r in rounds) if mid > 0 else 0.0
+
+
 def cpu_name() -> str:
     """The CPU model (``/proc/cpuinfo``'s model name where there is one)."""
     try:
@@ -186,14 +203,21 @@ def measure_model(
         return robust_summary(
             time_onnxruntime(model, resolution, batch_size, 2, max(3, repeats // 2), None, channels)
         )
+    model, x = on_device(model, resolution, device, batch_size, dtype, channels)
+    warm = 0.1 if x.is_cuda else 0.02
+    return robust_summary(
+        time_torch(model, x, x.device, repeats, max_seconds, clock=CLOCKS[clock], warmup_seconds=warm)
+    )
+
+
+def on_device(
+    model: nn.Module, resolution: int, device: str, batch_size: int, dtype: str, channels: int
+) -> tuple[nn.Module, torch.Tensor]:
+    """``model`` in eval mode on ``device`` in ``dtype``, and a random input batch for it there."""
     dev = resolve_device(device)
     torch_dtype = DTYPES[dtype]
     model = model.eval().to(device=dev, dtype=torch_dtype)
-    x = torch.randn(batch_size, channels, resolution, resolution, device=dev, dtype=torch_dtype)
-    warm = 0.1 if dev.type == "cuda" else 0.02
-    return robust_summary(
-        time_torch(model, x, dev, repeats, max_seconds, clock=CLOCKS[clock], warmup_seconds=warm)
-    )
+    return model, torch.randn(batch_size, channels, resolution, resolution, device=dev, dtype=torch_dtype)
 
 
 def spin_up(device: str, seconds: float = 1.0) -> None:

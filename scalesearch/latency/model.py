@@ -8,6 +8,10 @@ between them by measured held-out error.
 - ``loglinear``: log latency = a + sum b_i log(1 + x_i), by (lightly ridged) least squares.
 - ``+family``: either one times a factor per family (the median measured/predicted ratio of its
   calibration points), for what a family's implementation adds (concatenations, permutes...).
+- ``layers``: the per-layer table's milliseconds (conv and linear; norms) (:mod:`~scalesearch.latency.layers`)
+  plus non-negative costs per inference, per layer run and per activation, fitted by NNLS on
+  relative error for each family on its own points (what a family runs besides its tabled layers
+  differs: joins, concatenations, permutes), and once on all points for families not calibrated.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ import numpy as np
 from scalesearch.errors import ScalesearchError
 from scalesearch.latency.features import FEATURES
 
-KINDS = ("additive", "loglinear")
+KINDS = ("additive", "loglinear", "layers")
+
+LAYER_TERMS = ("const", "calls_dense", "calls_light", "activations")
+"""The analytic features the ``layers`` model adds to the table's milliseconds."""
 
 
 @dataclass(frozen=True)
@@ -33,16 +40,34 @@ class LatencyModel:
     scale: tuple[float, ...] = ()
     """Column scales the coefficients apply to (features divided by these first)."""
     family_factor: Mapping[str, float] = field(default_factory=dict)
+    family_coef: Mapping[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
+    """``layers``: (coef, scale) per calibrated family; ``coef``/``scale`` serve the others."""
 
     @property
     def name(self) -> str:
         return self.kind + ("+family" if self.family_factor else "")
 
-    def predict(self, x: np.ndarray, families: Sequence[str] | None = None) -> np.ndarray:
-        """Predicted milliseconds for the rows of ``x`` (features), one family name per row."""
+    def predict(
+        self, x: np.ndarray, families: Sequence[str] | None = None, sums: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Predicted milliseconds for the rows of ``x`` (features), one family name per row;
+        ``sums``: the table's (conv, bn) milliseconds per row, which ``layers`` needs."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
         coef = np.asarray(self.coef)
-        if self.kind == "additive":
+        if self.kind == "layers":
+            if sums is None:
+                raise ScalesearchError("a layers latency model needs the layer table's sums, but got none")
+            d = layer_design(x, sums)
+            fams = list(families) if families is not None else [""] * len(d)
+            out = np.array(
+                [
+                    (row / np.asarray(sc)) @ np.asarray(c)
+                    for row, (c, sc) in zip(
+                        d, (self.family_coef.get(f, (self.coef, self.scale)) for f in fams), strict=True
+                    )
+                ]
+            )
+        elif self.kind == "additive":
             out = (x / np.asarray(self.scale)) @ coef
         else:
             out = np.exp(_log_design(x) @ coef)
@@ -57,6 +82,7 @@ class LatencyModel:
             "coef": list(self.coef),
             "scale": list(self.scale),
             "family_factor": dict(self.family_factor),
+            "family_coef": {f: [list(c), list(sc)] for f, (c, sc) in self.family_coef.items()},
         }
 
     @classmethod
@@ -71,6 +97,7 @@ class LatencyModel:
             tuple(data["coef"]),
             tuple(data.get("scale", ())),
             dict(data.get("family_factor", {})),
+            {f: (tuple(c), tuple(sc)) for f, (c, sc) in data.get("family_coef", {}).items()},
         )
 
 
@@ -87,10 +114,38 @@ def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(w)
 
 
+def _relative_nnls(d: np.ndarray, y: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Non-negative weights on the scaled columns of ``d`` minimising the relative error to ``y``."""
+    scale = np.maximum(np.abs(d).max(axis=0), 1e-12)
+    a = (d / scale) / y[:, None]  # relative residuals: each row divided by its measured latency
+    return tuple(nnls(a, np.ones_like(y)).tolist()), tuple(scale.tolist())
+
+
 def fit_additive(x: np.ndarray, y: np.ndarray) -> LatencyModel:
-    scale = np.maximum(np.abs(x).max(axis=0), 1e-12)
-    a = (x / scale) / y[:, None]  # relative residuals: each row divided by its measured latency
-    return LatencyModel("additive", tuple(nnls(a, np.ones_like(y))), tuple(scale))
+    coef, scale = _relative_nnls(x, y)
+    return LatencyModel("additive", coef, scale)
+
+
+def layer_design(x: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """The ``layers`` model's columns: table conv ms, table bn ms, then :data:`LAYER_TERMS`."""
+    cols = [FEATURES.index(t) for t in LAYER_TERMS]
+    return np.hstack([np.atleast_2d(np.asarray(sums, dtype=float)), x[:, cols]])
+
+
+MIN_FAMILY_POINTS = 4
+"""A family's own ``layers`` fit needs this many points; with fewer it uses the all-family fit."""
+
+
+def fit_layers(x: np.ndarray, y: np.ndarray, families: Sequence[str], sums: np.ndarray) -> LatencyModel:
+    d = layer_design(x, sums)
+    coef, scale = _relative_nnls(d, y)
+    fams = np.asarray(families)
+    own = {
+        f: _relative_nnls(d[fams == f], y[fams == f])
+        for f in sorted(set(families))
+        if (fams == f).sum() >= MIN_FAMILY_POINTS
+    }
+    return LatencyModel("layers", coef, scale, family_coef=own)
 
 
 def fit_loglinear(x: np.ndarray, y: np.ndarray, ridge: float = 1e-3) -> LatencyModel:
@@ -117,14 +172,21 @@ def with_family_factors(
     return LatencyModel(model.kind, model.coef, model.scale, factors)
 
 
-def fit(name: str, x: np.ndarray, y: np.ndarray, families: Sequence[str]) -> LatencyModel:
-    """Fit candidate ``name`` (``additive``, ``loglinear``, either with ``+family``)."""
+def fit(
+    name: str, x: np.ndarray, y: np.ndarray, families: Sequence[str], sums: np.ndarray | None = None
+) -> LatencyModel:
+    """Fit candidate ``name`` (``additive``, ``loglinear``, either with ``+family``, or ``layers``
+    on the table's ``sums``)."""
+    if name == "layers":
+        if sums is None:
+            raise ScalesearchError("the layers latency model needs the layer table's sums, but got none")
+        return fit_layers(x, y, families, sums)
     kind, _, extra = name.partition("+")
     model = FITS[kind](x, y)
     return with_family_factors(model, x, y, families) if extra == "family" else model
 
 
-CANDIDATES = tuple(k + extra for k in KINDS for extra in ("", "+family"))
+CANDIDATES = (*(k + extra for k in KINDS[:2] for extra in ("", "+family")), "layers")
 
 
 def folds(families: Sequence[str], k: int) -> np.ndarray:
@@ -137,7 +199,14 @@ def folds(families: Sequence[str], k: int) -> np.ndarray:
     return np.array(out)
 
 
-def cv_error(name: str, x: np.ndarray, y: np.ndarray, families: Sequence[str], k: int = 4) -> float:
+def cv_error(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    families: Sequence[str],
+    k: int = 4,
+    sums: np.ndarray | None = None,
+) -> float:
     """Mean absolute log error of candidate ``name`` under k-fold cross-validation."""
     fold = folds(families, k)
     fams = np.asarray(families)
@@ -146,16 +215,20 @@ def cv_error(name: str, x: np.ndarray, y: np.ndarray, families: Sequence[str], k
         test = fold == i
         if not test.any() or test.all():
             continue
-        model = fit(name, x[~test], y[~test], list(fams[~test]))
-        errors.append(np.abs(np.log(model.predict(x[test], list(fams[test])) / y[test])))
+        train_sums, test_sums = (None, None) if sums is None else (sums[~test], sums[test])
+        model = fit(name, x[~test], y[~test], list(fams[~test]), train_sums)
+        errors.append(np.abs(np.log(model.predict(x[test], list(fams[test]), test_sums) / y[test])))
     return float(np.mean(np.concatenate(errors))) if errors else float("inf")
 
 
-def choose(x: np.ndarray, y: np.ndarray, families: Sequence[str]) -> tuple[LatencyModel, dict[str, float]]:
+def choose(
+    x: np.ndarray, y: np.ndarray, families: Sequence[str], sums: np.ndarray | None = None
+) -> tuple[LatencyModel, dict[str, float]]:
     """The candidate with the least cross-validated error, refitted on all of (x, y); every
-    candidate's error."""
+    candidate's error (``layers`` only where the table's ``sums`` are given)."""
     if len(y) < 3:
         raise ScalesearchError(f"a latency model needs at least 3 measured points, but got {len(y)}")
-    errors = {name: cv_error(name, x, y, families) for name in CANDIDATES}
+    names = [n for n in CANDIDATES if n != "layers" or sums is not None]
+    errors = {name: cv_error(name, x, y, families, sums=sums) for name in names}
     best = min(errors, key=lambda n: errors[n])
-    return fit(best, x, y, families), errors
+    return fit(best, x, y, families, sums), errors

@@ -46,14 +46,15 @@ def explain(reasons: tuple[str, ...], prediction: Prediction) -> tuple[str, ...]
 
 
 def resolve_profile(
-    name: str | None, batch_size: int | None = None, dtype: str | None = None
+    name: str | None, batch_size: int | None = None, dtype: str | None = None, threads: int | None = None
 ) -> Profile | None:
-    """The checked profile called ``name`` (None when no name is given)."""
+    """The checked profile called ``name`` (None when no name is given); ``threads``: the count
+    latency is wanted at (None: torch's current)."""
     if not name:
         return None
     from scalesearch.latency.profile import load_profile
 
-    return load_profile(name, batch_size, dtype)
+    return load_profile(name, batch_size, dtype, threads)
 
 
 def experiment_profile(name: str, batch_size: int) -> Profile:

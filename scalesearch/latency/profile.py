@@ -19,6 +19,7 @@ from scalesearch.cost.latency import cache_dir
 from scalesearch.errors import ScalesearchError
 from scalesearch.family import Family
 from scalesearch.latency.features import PointFeatures, point_features
+from scalesearch.latency.layers import LayerTable
 from scalesearch.latency.model import LatencyModel
 
 FORMAT = 1
@@ -114,6 +115,8 @@ class Profile:
     notes: list[str] = field(default_factory=list)
     clock: str = "wall"
     """How the calibration runs were timed: ``wall`` clock, or the timing thread's ``cpu`` time."""
+    table: LayerTable | None = None
+    """Conv and batch-norm layers timed in place, by shape (the ``layers`` model reads it)."""
 
     @property
     def families(self) -> list[str]:
@@ -129,7 +132,12 @@ class Profile:
     def predict_features(self, family: str, feats: Sequence[PointFeatures]) -> np.ndarray:
         from scalesearch.latency.features import matrix
 
-        return self.model.predict(matrix(feats), [family] * len(feats))
+        sums = None
+        if self.model.kind == "layers":
+            if self.table is None:
+                raise ProfileError(f"latency profile {self.name} has a layers model but no layer table")
+            sums = np.array([self.table.sums(f.shapes) for f in feats]).reshape(len(feats), 2)
+        return self.model.predict(matrix(feats), [family] * len(feats), sums)
 
     def predict(self, family: Family, point: Mapping[str, Any]) -> Prediction:
         """The predicted latency of ``family`` at ``point`` (analytic counts only; nothing is built)."""
@@ -153,6 +161,7 @@ class Profile:
             "notes": self.notes,
             "clock": self.clock,
             "points": self.points,
+            "layer_table": self.table.as_rows() if self.table is not None else None,
         }
 
     @classmethod
@@ -168,6 +177,7 @@ class Profile:
             data.get("created", ""),
             data.get("notes", []),
             data.get("clock", "wall"),
+            LayerTable.from_rows(data["layer_table"]) if data.get("layer_table") else None,
         )
 
 
@@ -209,9 +219,12 @@ def mismatch(profile: Profile, current: Setting) -> str | None:
         return None
     was = ", ".join(f"{k}={mine[k]}" for k in diff)
     got = ", ".join(f"{k}={now[k]}" for k in diff)
+    fix = f"calibrate one with scalesearch latency calibrate --device {current.device}"
+    if diff == ["threads"]:
+        fix = f"pass --threads {profile.setting.threads} to predict at the profile's thread count, or {fix} --threads {current.threads}"
     return (
         f"latency profile {profile.name} was calibrated with {was}, but the current setting has {got}: "
-        f"its predictions do not hold here; calibrate one with scalesearch latency calibrate --device {current.device}"
+        f"its predictions do not hold here; {fix}"
     )
 
 

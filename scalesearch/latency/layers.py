@@ -1,0 +1,207 @@
+"""A per-layer latency table, as once-for-all's lookup tables: conv, linear and norm layers timed
+where they run inside the calibration networks, looked up by shape.
+
+Calibration times every ``nn.Conv2d``, ``nn.Linear``, batch and layer norm of a network in place (forward
+hooks, the median of a few runs), keyed by the same shape the analytic walk records
+(:attr:`~scalesearch.cost.analytic.Tally.shapes`). A shape the table holds is read from it; any
+other is interpolated from its nearest measured shapes of the same group (log channels, log output
+area, kernel, stride, log groups), so the table covers points never measured. A network's table
+latency is the sum over its layers; the latency model adds what layers alone do not account for
+(activations, joins, Python per-layer overhead).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+Shape = tuple[Any, ...]
+"""``("conv", c_in, c_out, groups, kh, kw, stride, out_area)``, ``("bn", channels, area)``,
+``("linear", f_in, f_out, rows)`` or ``("ln", channels, rows)`` (rows: vectors per image)."""
+
+TABLE_GROUPS = ("conv1x1", "conv_kxk", "conv_dw", "conv_group", "linear", "bn", "ln")
+NORMS = ("bn", "ln")
+"""Groups interpolated separately (their speed per FLOP differs by an order of magnitude)."""
+
+NEIGHBOURS = 2
+"""Measured shapes an unmeasured one is interpolated from (inverse-distance weights in log time)."""
+
+
+def group_of(shape: Shape) -> str:
+    if shape[0] != "conv":
+        return str(shape[0])
+    _, c_in, c_out, groups, kh, kw, _, _ = shape
+    if groups > 1:
+        return "conv_dw" if groups == c_in == c_out else "conv_group"
+    return "conv1x1" if kh * kw == 1 else "conv_kxk"
+
+
+def coordinates(shape: Shape) -> list[float]:
+    """Where a shape lies for interpolation: log2 channels per group, log2 area, kernel, stride."""
+    if shape[0] != "conv":
+        return [math.log2(max(v, 1)) for v in shape[1:]]
+    _, c_in, c_out, groups, kh, kw, stride, area = shape
+    return [
+        math.log2(c_in / groups),
+        math.log2(c_out / groups),
+        math.log2(max(area, 1)),
+        math.sqrt(kh * kw),
+        float(stride),
+        math.log2(groups),
+    ]
+
+
+def module_shape(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Shape | None:
+    """The shape key of a plain conv (not a subclass such as a weight-standardised one) or a batch
+    norm run on ``x`` giving ``y`` (None: not tabled)."""
+    from torch import nn
+
+    if type(module) is nn.Conv2d and y.dim() == 4:
+        kh, kw = module.kernel_size
+        area = int(y.shape[2] * y.shape[3])
+        return (
+            "conv",
+            module.in_channels,
+            module.out_channels,
+            module.groups,
+            kh,
+            kw,
+            module.stride[0],
+            area,
+        )
+    if isinstance(module, nn.BatchNorm2d) and x.dim() == 4:
+        return ("bn", int(x.shape[1]), int(x.shape[2] * x.shape[3]))
+    if type(module) is nn.Linear:
+        return (
+            "linear",
+            module.in_features,
+            module.out_features,
+            x.numel() // (module.in_features * x.shape[0]),
+        )
+    if isinstance(module, nn.LayerNorm) and len(module.normalized_shape) == 1:
+        c = module.normalized_shape[0]
+        return ("ln", c, x.numel() // (c * x.shape[0]))
+    return None
+
+
+def time_layers(model: nn.Module, x: torch.Tensor, runs: int = 5) -> dict[Shape, float]:
+    """Milliseconds per run of each conv, linear or norm shape inside ``model`` (summed over the layers of a
+    shape, divided by their number: the time of one), the median over ``runs`` runs. On a GPU each
+    layer is bracketed by synchronisations, so its own kernels are what is timed."""
+    import torch
+    from torch import nn
+
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
+    starts: dict[int, float] = {}
+    per_run: dict[Shape, list[float]] = {}
+    counts: dict[Shape, int] = {}
+    run = [0]
+
+    def pre(m: nn.Module, _: Any) -> None:
+        sync()
+        starts[id(m)] = time.perf_counter()
+
+    def post(m: nn.Module, inputs: tuple[Any, ...], out: Any) -> None:
+        sync()
+        dt = time.perf_counter() - starts[id(m)]
+        shape = module_shape(m, inputs[0], out)
+        if shape is None:
+            return
+        times = per_run.setdefault(shape, [0.0] * runs)
+        times[run[0]] += dt * 1000
+        if run[0] == 0:
+            counts[shape] = counts.get(shape, 0) + 1
+
+    hooks = []
+    for m in model.modules():
+        if type(m) in (nn.Conv2d, nn.Linear) or isinstance(m, nn.BatchNorm2d | nn.LayerNorm):
+            hooks += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
+    try:
+        with torch.inference_mode():
+            model(x)  # warm-up, not recorded
+            per_run.clear()
+            counts.clear()
+            for run[0] in range(runs):
+                model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {s: float(np.median(t)) / counts[s] for s, t in per_run.items()}
+
+
+class LayerTable:
+    """Measured milliseconds by layer shape, with nearest-shape interpolation for the rest."""
+
+    def __init__(self, rows: Mapping[Shape, float]) -> None:
+        self.rows = dict(rows)
+        self._memo: dict[Shape, float] = dict(self.rows)
+        self._trees: dict[str, tuple[Any, np.ndarray]] = {}
+
+    def _tree(self, group: str) -> tuple[Any, np.ndarray] | None:
+        if group not in self._trees:
+            shapes = [s for s in self.rows if group_of(s) == group]
+            if not shapes:
+                return None
+            from scipy.spatial import cKDTree
+
+            pts = np.array([coordinates(s) for s in shapes])
+            self._trees[group] = (cKDTree(pts), np.log([self.rows[s] for s in shapes]))
+        return self._trees[group]
+
+    def lookup(self, shapes: Iterable[Shape]) -> dict[Shape, float]:
+        """Milliseconds of each shape: measured, or interpolated (NaN where its group has no rows)."""
+        missing = [s for s in dict.fromkeys(shapes) if s not in self._memo]
+        by_group: dict[str, list[Shape]] = {}
+        for s in missing:
+            by_group.setdefault(group_of(s), []).append(s)
+        for group, todo in by_group.items():
+            found = self._tree(group)
+            if found is None:
+                self._memo.update(dict.fromkeys(todo, math.nan))
+                continue
+            tree, log_ms = found
+            k = min(NEIGHBOURS, len(log_ms))
+            dist, idx = tree.query(np.array([coordinates(s) for s in todo]), k=k)
+            dist, idx = dist.reshape(len(todo), k), idx.reshape(len(todo), k)
+            w = 1.0 / (dist + 0.2)
+            est = np.exp((log_ms[idx] * w).sum(1) / w.sum(1))
+            self._memo.update(zip(todo, est.tolist(), strict=True))
+        return self._memo
+
+    def sums(self, shapes: Mapping[Shape, int]) -> tuple[float, float]:
+        """(conv and linear ms, norm ms) of a network with ``shapes`` (shape -> layers run)."""
+        ms = self.lookup(shapes)
+        conv = bn = 0.0
+        for s, n in shapes.items():
+            v = ms[s]
+            if math.isnan(v):
+                continue
+            if s[0] in NORMS:
+                bn += n * v
+            else:
+                conv += n * v
+        return conv, bn
+
+    def as_rows(self) -> list[list[Any]]:
+        return [[*s, round(v, 6)] for s, v in self.rows.items()]
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[Sequence[Any]]) -> LayerTable:
+        return cls({tuple(r[:-1]): float(r[-1]) for r in rows})
+
+
+def merge_timings(timings: Iterable[Mapping[Shape, float]]) -> dict[Shape, float]:
+    """One row per shape: the median of its timings across networks."""
+    pooled: dict[Shape, list[float]] = {}
+    for t in timings:
+        for s, v in t.items():
+            pooled.setdefault(s, []).append(v)
+    return {s: float(np.median(v)) for s, v in pooled.items()}
