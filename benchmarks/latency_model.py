@@ -76,6 +76,10 @@ def main() -> int:
     ap.add_argument("--time-budget", type=float, default=150.0)
     ap.add_argument("--family", action="append", default=[])
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--rounds", type=int, default=CalibrationConfig.rounds, help="timing rounds per point")
+    ap.add_argument(
+        "--points", type=int, default=CalibrationConfig.points_per_family, help="points per family"
+    )
     ap.add_argument("--clock", default="auto", choices=["auto", "wall", "cpu"])
     ap.add_argument("--samples", type=int, default=300, help="points screened per family for the rate")
     ap.add_argument("--save", help="save the profile under this name")
@@ -87,6 +91,8 @@ def main() -> int:
         batch_size=args.batch_size,
         threads=args.threads,
         time_budget=args.time_budget,
+        rounds=args.rounds,
+        points_per_family=args.points,
         clock=args.clock,
         name=args.save or "benchmark",
     )

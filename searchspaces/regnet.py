@@ -19,6 +19,8 @@ import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import groupby
 from typing import Any
 
 import torch
@@ -42,6 +44,13 @@ def generate_regnet(wa: float, w0: int, wm: float, depth: int, q: int = QUANT) -
     """
     if wa < 0 or w0 <= 0 or wm <= 1 or w0 % q:
         raise ValueError(f"wa >= 0, w0 > 0, wm > 1 and w0 % {q} == 0 must hold, but got {wa=}, {w0=}, {wm=}")
+    widths, depths = _generate(wa, w0, wm, depth, q)
+    return list(widths), list(depths)
+
+
+@lru_cache(maxsize=4096)
+def _generate(wa: float, w0: int, wm: float, depth: int, q: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """:func:`generate_regnet` on checked arguments, memoised (a point's walk asks several times)."""
     u = torch.arange(depth, device="cpu") * wa + w0  # cpu: also under `with torch.device("meta")`
     s = torch.round(torch.log(u / w0) / math.log(wm))
     widths = (torch.round(torch.divide(w0 * torch.pow(wm, s), q)) * q).int().tolist()
@@ -53,7 +62,7 @@ def generate_regnet(wa: float, w0: int, wm: float, depth: int, q: int = QUANT) -
         else:
             stage_widths.append(w)
             stage_depths.append(1)
-    return stage_widths, stage_depths
+    return tuple(stage_widths), tuple(stage_depths)
 
 
 @dataclass(frozen=True)
@@ -178,8 +187,12 @@ def complexity(p: Point) -> Counts:
     t = Tally()
     b, w_out = 1.0 / p["bottleneck_ratio"], p["stem_width"]
     size = ConvNormAct.complexity(t, 3, w_out, p["resolution"], 3, 2)
-    for _, w_in, w_out, stride, g in _blocks(p):
-        size = ResBottleneckBlock.complexity(t, w_in, w_out, stride, g, b, _se_width(p, w_in), size)
+    for (_, w_in, w_out, stride, g), same in groupby(_blocks(p)):
+        n = len(list(same))  # a stage's blocks after its first are identical (stride 1): count one
+        one = Tally() if n > 1 else t
+        size = ResBottleneckBlock.complexity(one, w_in, w_out, stride, g, b, _se_width(p, w_in), size)
+        if n > 1:
+            t.merge(one, n)
     t.adaptive_avgpool(w_out, size)
     t.linear(w_out, p["num_classes"])
     return t.counts()

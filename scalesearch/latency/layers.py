@@ -141,20 +141,20 @@ class LayerTable:
     """Measured milliseconds by layer shape, with nearest-shape interpolation for the rest."""
 
     def __init__(self, rows: Mapping[Shape, float]) -> None:
+        from scipy.spatial import cKDTree  # built here, with the profile, not during screening
+
         self.rows = dict(rows)
         self._memo: dict[Shape, float] = dict(self.rows)
-        self._trees: dict[str, tuple[Any, np.ndarray]] = {}
+        by_group: dict[str, list[Shape]] = {}
+        for s in self.rows:
+            by_group.setdefault(group_of(s), []).append(s)
+        self._trees: dict[str, tuple[Any, np.ndarray]] = {
+            g: (cKDTree(np.array([coordinates(s) for s in shapes])), np.log([self.rows[s] for s in shapes]))
+            for g, shapes in by_group.items()
+        }
 
     def _tree(self, group: str) -> tuple[Any, np.ndarray] | None:
-        if group not in self._trees:
-            shapes = [s for s in self.rows if group_of(s) == group]
-            if not shapes:
-                return None
-            from scipy.spatial import cKDTree
-
-            pts = np.array([coordinates(s) for s in shapes])
-            self._trees[group] = (cKDTree(pts), np.log([self.rows[s] for s in shapes]))
-        return self._trees[group]
+        return self._trees.get(group)
 
     def lookup(self, shapes: Iterable[Shape]) -> dict[Shape, float]:
         """Milliseconds of each shape: measured, or interpolated (NaN where its group has no rows)."""

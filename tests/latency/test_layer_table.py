@@ -143,3 +143,17 @@ def test_profile_at_another_thread_count_needs_threads(one_thread: None) -> None
     assert json.loads(ok.stdout)["latency_ms_predicted"] > 0
     bad = run_main("screen", "wrn", "--budget", "flops<=1e9", "--threads", "0")
     assert bad.returncode == 2 and "--threads must be at least 1, but got --threads 0" in bad.stderr
+
+
+def test_onnxruntime_calibrates_without_a_table(one_thread: None) -> None:
+    """ONNX Runtime runs the exported graph, where no hook sees a layer: whole-network models only
+    (its calibration used to stop at the GPU spin-up, which named onnxruntime a bad device)."""
+    from scalesearch.latency.calibrate import CalibrationConfig, calibrate
+
+    fam = get_family("mobilenet_v1")
+    cfg = CalibrationConfig("onnxruntime", (fam.name,), time_budget=0.1, points_per_family=4, max_flops=2e6)
+    profile = calibrate(cfg, [fam])
+    assert profile.table is None and profile.model.kind != "layers" and len(profile.points) >= 4
+    assert (
+        profile.setting.hardware.startswith("onnxruntime") and profile.predict(fam, {"resolution": 32}).ms > 0
+    )
