@@ -186,6 +186,12 @@ class InvertedResidualConfig:
     def use_res_connect(self) -> bool:
         return self.stride == 1 and self.c_in == self.c_out
 
+    @property
+    def cost_key(self) -> tuple[int, ...]:
+        """What its counts depend on (equal for blocks :func:`count_blocks` may count once)."""
+        c = self
+        return (c.c_in, c.hidden, c.c_out, c.kernel, c.stride, c.has_expansion, c.squeeze)
+
 
 class InvertedResidual(nn.Module):
     """[1x1 expand] -> kxk depthwise -> [SE] -> 1x1 linear projection, plus the identity when the

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-from scalesearch.cost.analytic import Counts, Tally
+from scalesearch.cost.analytic import Counts, Tally, count_blocks
 from scalesearch.family import REFERENCE_COLUMNS, TORCHVISION, Family, canonical_table
 from scalesearch.space import Choice, Float, Int, Param, Point, Space, Table
 from searchspaces.blocks import ConvNormAct, InvertedResidual, InvertedResidualConfig
@@ -102,8 +102,7 @@ def complexity(p: Point) -> Counts:
     t = Tally()
     plan, last = list(blocks(p)), last_channel(p["width_mult"])
     size = ConvNormAct.complexity(t, 3, plan[0].c_in, p["resolution"], stride=2)
-    for cfg in plan:
-        size = InvertedResidual.complexity(t, cfg, size)
+    size = count_blocks(t, plan, size, InvertedResidual.complexity, lambda cfg: cfg.cost_key)
     size = ConvNormAct.complexity(t, plan[-1].c_out, last, size, kernel=1)
     t.adaptive_avgpool(last, size)
     t.linear(last, p["num_classes"])

@@ -20,7 +20,7 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from scalesearch.cost.analytic import Counts, Tally
+from scalesearch.cost.analytic import Counts, Tally, count_blocks
 from scalesearch.family import REFERENCE_COLUMNS, TORCHVISION, Family, canonical_table
 from scalesearch.space import Choice, Float, Int, Param, Point, Space, Table
 from searchspaces.blocks import ConvNormAct, InvertedResidual, InvertedResidualConfig, Norm
@@ -150,8 +150,7 @@ def complexity(p: Point) -> Counts:
     plan = blocks(p)
     head, hidden = widths(p, plan)
     size = ConvNormAct.complexity(t, 3, plan[0].c_in, p["resolution"], stride=2)
-    for cfg in plan:
-        size = InvertedResidual.complexity(t, cfg, size)
+    size = count_blocks(t, plan, size, InvertedResidual.complexity, lambda cfg: cfg.cost_key)
     size = ConvNormAct.complexity(t, plan[-1].c_out, head, size, kernel=1)
     t.adaptive_avgpool(head, size)
     t.linear(head, hidden)

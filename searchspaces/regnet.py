@@ -20,13 +20,12 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import groupby
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from scalesearch.cost.analytic import Counts, Tally
+from scalesearch.cost.analytic import Counts, Tally, count_blocks
 from scalesearch.family import TORCHVISION, Family, canonical_table
 from scalesearch.space import Choice, Constraint, Float, Int, Param, Point, Space
 from searchspaces.blocks import ConvNormAct, SqueezeExcitation
@@ -187,12 +186,14 @@ def complexity(p: Point) -> Counts:
     t = Tally()
     b, w_out = 1.0 / p["bottleneck_ratio"], p["stem_width"]
     size = ConvNormAct.complexity(t, 3, w_out, p["resolution"], 3, 2)
-    for (_, w_in, w_out, stride, g), same in groupby(_blocks(p)):
-        n = len(list(same))  # a stage's blocks after its first are identical (stride 1): count one
-        one = Tally() if n > 1 else t
-        size = ResBottleneckBlock.complexity(one, w_in, w_out, stride, g, b, _se_width(p, w_in), size)
-        if n > 1:
-            t.merge(one, n)
+
+    def block(u: Tally, plan: tuple[int, int, int, int, int], side: int) -> int:
+        _, w_in, w_out, stride, g = plan
+        return ResBottleneckBlock.complexity(u, w_in, w_out, stride, g, b, _se_width(p, w_in), side)
+
+    plan = _blocks(p)
+    size = count_blocks(t, plan, size, block, lambda row: row)
+    w_out = plan[-1][2]
     t.adaptive_avgpool(w_out, size)
     t.linear(w_out, p["num_classes"])
     return t.counts()

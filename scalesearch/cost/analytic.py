@@ -19,13 +19,16 @@ and on random points. Each layer method also tags what it adds with its layer ty
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from scalesearch.cost.layer_types import layer_type as _layer_type_uncached
+
+B = TypeVar("B")
 
 layer_type = lru_cache(maxsize=4096)(_layer_type_uncached)
 """:func:`~scalesearch.cost.layer_types.layer_type`, memoised: a network asks it the same few questions."""
@@ -230,3 +233,28 @@ class Tally:
 
     def counts(self) -> Counts:
         return Counts(self.params, self.flops, self.activations)
+
+
+def count_blocks(
+    t: Tally,
+    blocks: Sequence[B],
+    size: Any,
+    count: Callable[[Tally, B, Any], Any],
+    key: Callable[[B], Hashable],
+) -> Any:
+    """Counts ``blocks`` in order from input side ``size`` (``count(tally, block, size)`` returns
+    the output side); a run of consecutive blocks with equal ``key`` that keep the side (a stage's
+    blocks after its first) is counted once and merged as many times as it runs. Returns the side."""
+    i = 0
+    while i < len(blocks):
+        n = 1
+        while i + n < len(blocks) and key(blocks[i + n]) == key(blocks[i]):
+            n += 1
+        one = Tally() if n > 1 else t
+        out = count(one, blocks[i], size)
+        kept = out is size or (isinstance(out, int) and isinstance(size, int) and out == size)
+        runs = n if kept else 1
+        if one is not t:
+            t.merge(one, runs)
+        size, i = out, i + runs
+    return size

@@ -4,8 +4,10 @@ where they run inside the calibration networks, looked up by shape.
 Calibration times every ``nn.Conv2d``, ``nn.Linear``, batch and layer norm of a network in place (forward
 hooks, the median of a few runs), keyed by the same shape the analytic walk records
 (:attr:`~scalesearch.cost.analytic.Tally.shapes`). A shape the table holds is read from it; any
-other is interpolated from its nearest measured shapes of the same group (log channels, log output
-area, kernel, stride, log groups), so the table covers points never measured. A network's table
+other is estimated in its group (dense 1x1, dense kxk, depthwise, grouped, linear, norms): a trend
+fitted to the group's measured shapes (ridge least squares, quadratic in the log of channels, area,
+kernel, stride, multiply-adds, values moved and weights) plus the departures from that trend of its
+nearest measured shapes, so the table covers points never measured. A network's table
 latency is the sum over its layers; the latency model adds what layers alone do not account for
 (activations, joins, Python per-layer overhead).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,8 +34,11 @@ TABLE_GROUPS = ("conv1x1", "conv_kxk", "conv_dw", "conv_group", "linear", "bn", 
 NORMS = ("bn", "ln")
 """Groups interpolated separately (their speed per FLOP differs by an order of magnitude)."""
 
-NEIGHBOURS = 2
-"""Measured shapes an unmeasured one is interpolated from (inverse-distance weights in log time)."""
+NEIGHBOURS = 4
+"""Measured shapes whose departures from the trend an unmeasured one takes (inverse-distance weights)."""
+
+SMOOTHING = 0.5
+"""Added to the neighbours' distances before inverting them (nearer counts more, never all)."""
 
 
 def group_of(shape: Shape) -> str:
@@ -137,43 +143,104 @@ def time_layers(model: nn.Module, x: torch.Tensor, runs: int = 5) -> dict[Shape,
     return {s: float(np.median(t)) / counts[s] for s, t in per_run.items()}
 
 
-class LayerTable:
-    """Measured milliseconds by layer shape, with nearest-shape interpolation for the rest."""
+def work(shape: Shape) -> list[float]:
+    """log2 of the work a shape does: multiply-adds, values read and written, weights (the terms
+    its time grows with), beside its :func:`coordinates` in the trend of its group."""
+    if shape[0] == "conv":
+        _, c_in, c_out, groups, kh, kw, stride, area = shape
+        weights = c_out * c_in / groups * kh * kw
+        return [
+            math.log2(area * weights + 1),
+            math.log2(c_in * area * stride**2 + 1),
+            math.log2(c_out * area + 1),
+            math.log2(weights + 1),
+        ]
+    if shape[0] == "linear":
+        _, f_in, f_out, rows = shape
+        return [math.log2(f_in * f_out * rows + 1), math.log2(f_in * f_out + 1)]
+    return [math.log2(shape[1] * shape[2] + 1)]
 
-    def __init__(self, rows: Mapping[Shape, float]) -> None:
+
+def trend_design(shapes: Sequence[Shape], quadratic: bool) -> np.ndarray:
+    """[1, terms, and their pairwise products when ``quadratic``]: the trend's regressors."""
+    f = np.array([coordinates(s) + work(s) for s in shapes])
+    cols = [np.ones((len(shapes), 1)), f]
+    if quadratic:
+        i, j = np.triu_indices(f.shape[1])
+        cols.append(f[:, i] * f[:, j])
+    return np.hstack(cols)
+
+
+RIDGE = 1e-2
+"""Ridge penalty of the trend (its intercept is not penalised)."""
+
+
+@dataclass(frozen=True)
+class _Group:
+    tree: Any
+    residual: np.ndarray
+    """log ms minus the trend, at each measured shape."""
+    coef: np.ndarray | None
+    quadratic: bool
+
+    def trend(self, shapes: Sequence[Shape]) -> np.ndarray:
+        if self.coef is None:
+            return np.zeros(len(shapes))
+        return trend_design(shapes, self.quadratic) @ self.coef
+
+    @classmethod
+    def fit(cls, shapes: Sequence[Shape], ms: Sequence[float]) -> _Group:
+        """The trend (quadratic in log terms with enough rows, linear with fewer, none with very
+        few) and the tree over which its residuals are interpolated."""
         from scipy.spatial import cKDTree  # built here, with the profile, not during screening
 
+        log_ms = np.log(np.asarray(ms, dtype=float))
+        coef, quadratic = None, False
+        for quad in (True, False):
+            d = trend_design(shapes, quad)
+            if len(shapes) >= 3 * d.shape[1]:
+                reg = RIDGE * np.eye(d.shape[1])
+                reg[0, 0] = 0.0
+                coef, quadratic = np.linalg.solve(d.T @ d + reg, d.T @ log_ms), quad
+                break
+        group = cls(cKDTree(np.array([coordinates(s) for s in shapes])), log_ms, coef, quadratic)
+        return cls(group.tree, log_ms - group.trend(shapes), coef, quadratic)
+
+    def estimate(self, shapes: Sequence[Shape]) -> np.ndarray:
+        """Milliseconds: the trend plus the inverse-distance mean of the nearest shapes' residuals."""
+        k = min(NEIGHBOURS, len(self.residual))
+        dist, idx = self.tree.query(np.array([coordinates(s) for s in shapes]), k=k)
+        dist, idx = dist.reshape(len(shapes), k), idx.reshape(len(shapes), k)
+        w = 1.0 / (dist + SMOOTHING)
+        return np.exp(self.trend(shapes) + (self.residual[idx] * w).sum(1) / w.sum(1))
+
+
+class LayerTable:
+    """Measured milliseconds by layer shape; any other shape estimated from its group's trend
+    and the nearest measured shapes' departures from it."""
+
+    def __init__(self, rows: Mapping[Shape, float]) -> None:
         self.rows = dict(rows)
         self._memo: dict[Shape, float] = dict(self.rows)
         by_group: dict[str, list[Shape]] = {}
         for s in self.rows:
             by_group.setdefault(group_of(s), []).append(s)
-        self._trees: dict[str, tuple[Any, np.ndarray]] = {
-            g: (cKDTree(np.array([coordinates(s) for s in shapes])), np.log([self.rows[s] for s in shapes]))
-            for g, shapes in by_group.items()
+        self._groups = {
+            g: _Group.fit(shapes, [self.rows[s] for s in shapes]) for g, shapes in by_group.items()
         }
 
-    def _tree(self, group: str) -> tuple[Any, np.ndarray] | None:
-        return self._trees.get(group)
-
     def lookup(self, shapes: Iterable[Shape]) -> dict[Shape, float]:
-        """Milliseconds of each shape: measured, or interpolated (NaN where its group has no rows)."""
+        """Milliseconds of each shape: measured, or estimated (NaN where its group has no rows)."""
         missing = [s for s in dict.fromkeys(shapes) if s not in self._memo]
         by_group: dict[str, list[Shape]] = {}
         for s in missing:
             by_group.setdefault(group_of(s), []).append(s)
-        for group, todo in by_group.items():
-            found = self._tree(group)
-            if found is None:
+        for name, todo in by_group.items():
+            group = self._groups.get(name)
+            if group is None:
                 self._memo.update(dict.fromkeys(todo, math.nan))
-                continue
-            tree, log_ms = found
-            k = min(NEIGHBOURS, len(log_ms))
-            dist, idx = tree.query(np.array([coordinates(s) for s in todo]), k=k)
-            dist, idx = dist.reshape(len(todo), k), idx.reshape(len(todo), k)
-            w = 1.0 / (dist + 0.2)
-            est = np.exp((log_ms[idx] * w).sum(1) / w.sum(1))
-            self._memo.update(zip(todo, est.tolist(), strict=True))
+            else:
+                self._memo.update(zip(todo, group.estimate(todo).tolist(), strict=True))
         return self._memo
 
     def sums(self, shapes: Mapping[Shape, int]) -> tuple[float, float]:
