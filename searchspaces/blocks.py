@@ -306,6 +306,8 @@ class StdConv2d(nn.Conv2d):
         super().__init__(c_in, c_out, kernel, stride, padding, dilation, groups, bias)
         self.eps = eps
 
+    latency_kind = "wsconv"  # its own rows in a latency profile's layer table
+
     def forward(self, x: Tensor) -> Tensor:
         w = self.weight.reshape(1, self.out_channels, -1)
         w = F.batch_norm(w, None, None, training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)
@@ -327,7 +329,7 @@ class StdConv2d(nn.Conv2d):
         if padding is None:
             padding = same_padding(kernel, stride, dilation)
         t.layer("batch_norm", 0, 4 * c_out * (c_in // groups) * kernel * kernel)
-        return t.conv(c_in, c_out, size, kernel, stride, padding, groups, bias, dilation)
+        return t.conv(c_in, c_out, size, kernel, stride, padding, groups, bias, dilation, "wsconv")
 
 
 class GroupNormAct(nn.GroupNorm):

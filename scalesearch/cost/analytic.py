@@ -103,7 +103,7 @@ class Tally:
         self.shapes: dict[tuple[int | str, ...], int] = {}
         """Conv and batch-norm layers run, by shape (see :meth:`_shape`): what a latency model's
         per-layer table looks up. ``("conv", c_in, c_out, groups, kh, kw, stride, out_area)``,
-        ``("bn", channels, area)``, ``("linear", f_in, f_out, rows)``, ``("ln", channels, rows)``."""
+        ``("bn", channels, area)``, ``("linear", f_in, f_out, rows)``, ``("ln", channels, rows)``, ``("gn", channels, area)``."""
         self.merged = False
         """True once :meth:`add_params` or :meth:`merge` has taken this tally into another."""
         self.detailed = not _COUNTS_ONLY.get()
@@ -134,8 +134,10 @@ class Tally:
         groups: int = 1,
         bias: bool = False,
         dilation: int = 1,
+        variant: str = "conv",
     ) -> int:
-        """A square Conv2d on a ``size``x``size`` input; returns the output size.
+        """A square Conv2d on a ``size``x``size`` input; returns the output size. ``variant``
+        names its kind in :attr:`shapes` (``"wsconv"``: a weight-standardised conv, timed apart).
 
         ``padding=None`` means ``(kernel - 1) // 2 * dilation`` ("same" for odd kernels).
         """
@@ -150,7 +152,7 @@ class Tally:
         self.activations += area * c_out
         if self.detailed:
             self._tag(layer_type("conv", kernel, groups, c_in, c_out), params, weights, flops)
-            self._shape(("conv", c_in, c_out, groups, kernel, kernel, stride, area))
+            self._shape((variant, c_in, c_out, groups, kernel, kernel, stride, area))
         return out
 
     def bn(self, channels: int, size: int, affine: bool = True) -> None:
@@ -204,8 +206,8 @@ class Tally:
             elif op == "linear" and weights and flops and activations:  # on every pixel
                 rows = flops // weights
                 self._shape(("linear", weights * rows // activations, activations // rows, rows))
-            elif op == "layer_norm" and params and flops:
-                self._shape(("ln", params // 2, flops // (5 * (params // 2))))
+            elif op in ("layer_norm", "group_norm") and params and flops:
+                self._shape((op[0] + "n", params // 2, flops // (5 * (params // 2))))
 
     def merge(self, other: Tally, times: int = 1) -> None:
         """Adds ``times`` runs of everything ``other`` counted (a module repeated unchanged: count

@@ -39,6 +39,9 @@ from scalesearch.registry import get_family
 MIN_POINTS = 4
 """Points measured per family whatever the time budget: three to fit on, one held out."""
 
+LAYER_RUNS = 3
+"""Runs per round in which every layer is timed in place (the median over runs, then over rounds)."""
+
 HOLD_OUT_EVERY = 3
 """Every 3rd point of a family in FLOP order, from the second, is held out (never the smallest or
 the largest: held-out points test interpolation over the range, not extrapolation)."""
@@ -89,7 +92,7 @@ class Measured:
 
     sample: SamplePoint
     rounds: list[Timing]
-    layers: dict[Shape, float] = field(default_factory=dict)
+    layer_rounds: list[dict[Shape, float]] = field(default_factory=list)
     model: nn.Module | None = None
     """Kept, built, until the last round is taken."""
     first_seconds: float = 0.0
@@ -98,6 +101,12 @@ class Measured:
     @property
     def timing(self) -> Timing:
         return combine_rounds(self.rounds)
+
+    @property
+    def layers(self) -> dict[Shape, float]:
+        """Each layer shape's median over the rounds (timed in the same rounds as the network:
+        a machine's speed drifts over minutes, and the table must match the networks' times)."""
+        return merge_timings(self.layer_rounds)
 
 
 def default_name(setting: Setting) -> str:
@@ -127,8 +136,6 @@ def measure_family(
         begun = time.perf_counter()
         time_point(m, cfg, point_seconds(cfg, seconds, len(samples)), clock)
         m.first_seconds = time.perf_counter() - begun
-        if cfg.device != ONNXRUNTIME:
-            m.layers = time_layers(*input_for(m, cfg))
         out.append(m)
     tell(f"{family.name}: {len(out)} of {len(samples)} points in {time.perf_counter() - start:.1f} s")
     return out
@@ -147,7 +154,7 @@ def input_for(m: Measured, cfg: CalibrationConfig) -> tuple[nn.Module, torch.Ten
 
 
 def time_point(m: Measured, cfg: CalibrationConfig, per_point: float, clock: str) -> None:
-    """One more round of timing for ``m``."""
+    """One more round of timing for ``m``: the network, then its layers in place (a torch device)."""
     assert m.model is not None
     p = m.sample.point
     channels = get_family(m.sample.family).input_channels(p)
@@ -164,6 +171,8 @@ def time_point(m: Measured, cfg: CalibrationConfig, per_point: float, clock: str
             clock,
         )
     )
+    if cfg.device != ONNXRUNTIME:
+        m.layer_rounds.append(time_layers(*input_for(m, cfg), runs=LAYER_RUNS))
 
 
 def later_rounds(

@@ -30,8 +30,9 @@ Shape = tuple[Any, ...]
 """``("conv", c_in, c_out, groups, kh, kw, stride, out_area)``, ``("bn", channels, area)``,
 ``("linear", f_in, f_out, rows)`` or ``("ln", channels, rows)`` (rows: vectors per image)."""
 
-TABLE_GROUPS = ("conv1x1", "conv_kxk", "conv_dw", "conv_group", "linear", "bn", "ln")
-NORMS = ("bn", "ln")
+CONVS = ("conv", "wsconv")
+"""Conv kinds: plain, and weight-standardised (a conv class says ``latency_kind = "wsconv"``)."""
+NORMS = ("bn", "ln", "gn")
 """Groups interpolated separately (their speed per FLOP differs by an order of magnitude)."""
 
 NEIGHBOURS = 4
@@ -42,8 +43,11 @@ SMOOTHING = 0.5
 
 
 def group_of(shape: Shape) -> str:
-    if shape[0] != "conv":
+    """dense 1x1, dense kxk, depthwise, grouped, weight-standardised conv, linear, bn, ln, gn."""
+    if shape[0] not in CONVS:
         return str(shape[0])
+    if shape[0] == "wsconv":
+        return "wsconv"
     _, c_in, c_out, groups, kh, kw, _, _ = shape
     if groups > 1:
         return "conv_dw" if groups == c_in == c_out else "conv_group"
@@ -52,7 +56,7 @@ def group_of(shape: Shape) -> str:
 
 def coordinates(shape: Shape) -> list[float]:
     """Where a shape lies for interpolation: log2 channels per group, log2 area, kernel, stride."""
-    if shape[0] != "conv":
+    if shape[0] not in CONVS:
         return [math.log2(max(v, 1)) for v in shape[1:]]
     _, c_in, c_out, groups, kh, kw, stride, area = shape
     return [
@@ -65,24 +69,26 @@ def coordinates(shape: Shape) -> list[float]:
     ]
 
 
-def module_shape(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Shape | None:
-    """The shape key of a plain conv (not a subclass such as a weight-standardised one) or a batch
-    norm run on ``x`` giving ``y`` (None: not tabled)."""
+def conv_kind(module: nn.Module) -> str | None:
+    """A conv module's kind in the table: ``conv`` for ``nn.Conv2d`` itself, a subclass's
+    ``latency_kind`` (a conv that does more than convolve times apart), else None (not tabled)."""
     from torch import nn
 
-    if type(module) is nn.Conv2d and y.dim() == 4:
+    if type(module) is nn.Conv2d:
+        return "conv"
+    return getattr(module, "latency_kind", None) if isinstance(module, nn.Conv2d) else None
+
+
+def module_shape(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Shape | None:
+    """The shape key of a conv (:func:`conv_kind`), linear or norm layer run on ``x`` giving ``y``
+    (None: not tabled)."""
+    from torch import nn
+
+    kind = conv_kind(module)
+    if kind is not None and isinstance(module, nn.Conv2d) and y.dim() == 4:
         kh, kw = module.kernel_size
         area = int(y.shape[2] * y.shape[3])
-        return (
-            "conv",
-            module.in_channels,
-            module.out_channels,
-            module.groups,
-            kh,
-            kw,
-            module.stride[0],
-            area,
-        )
+        return (kind, module.in_channels, module.out_channels, module.groups, kh, kw, module.stride[0], area)
     if isinstance(module, nn.BatchNorm2d) and x.dim() == 4:
         return ("bn", int(x.shape[1]), int(x.shape[2] * x.shape[3]))
     if type(module) is nn.Linear:
@@ -95,6 +101,8 @@ def module_shape(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Shape |
     if isinstance(module, nn.LayerNorm) and len(module.normalized_shape) == 1:
         c = module.normalized_shape[0]
         return ("ln", c, x.numel() // (c * x.shape[0]))
+    if isinstance(module, nn.GroupNorm) and x.dim() == 4:
+        return ("gn", int(x.shape[1]), int(x.shape[2] * x.shape[3]))
     return None
 
 
@@ -128,7 +136,11 @@ def time_layers(model: nn.Module, x: torch.Tensor, runs: int = 5) -> dict[Shape,
 
     hooks = []
     for m in model.modules():
-        if type(m) in (nn.Conv2d, nn.Linear) or isinstance(m, nn.BatchNorm2d | nn.LayerNorm):
+        if (
+            conv_kind(m)
+            or type(m) is nn.Linear
+            or isinstance(m, nn.BatchNorm2d | nn.LayerNorm | nn.GroupNorm)
+        ):
             hooks += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
     try:
         with torch.inference_mode():
@@ -146,7 +158,7 @@ def time_layers(model: nn.Module, x: torch.Tensor, runs: int = 5) -> dict[Shape,
 def work(shape: Shape) -> list[float]:
     """log2 of the work a shape does: multiply-adds, values read and written, weights (the terms
     its time grows with), beside its :func:`coordinates` in the trend of its group."""
-    if shape[0] == "conv":
+    if shape[0] in CONVS:
         _, c_in, c_out, groups, kh, kw, stride, area = shape
         weights = c_out * c_in / groups * kh * kw
         return [

@@ -32,11 +32,6 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def _plain_layers_only(model: nn.Module) -> bool:
-    """No conv subclass (a weight-standardised conv is timed apart from the table)."""
-    return not any(isinstance(m, nn.Conv2d) and type(m) is not nn.Conv2d for m in model.modules())
-
-
 @pytest.mark.parametrize("name", [f.name for f in families()])
 def test_analytic_shapes_are_the_built_networks(name: str, one_thread: None) -> None:
     fam = get_family(name)
@@ -47,9 +42,7 @@ def test_analytic_shapes_are_the_built_networks(name: str, one_thread: None) -> 
     x = torch.randn(1, fam.input_channels(point), point["resolution"], point["resolution"])
     timed = time_layers(model, x, runs=1)
     assert timed and all(v > 0 for v in timed.values())
-    assert set(timed) <= set(analytic)
-    if _plain_layers_only(model):
-        assert set(timed) == set(analytic)
+    assert set(timed) == set(analytic)
 
 
 def test_time_layers_counts_repeated_shapes_once_each(one_thread: None) -> None:
