@@ -168,8 +168,15 @@ def _print_profile(data: dict[str, Any], fmt: str) -> int:
     cands = ", ".join(f"{k} {v:.3f}" for k, v in sorted(data["candidates"].items(), key=lambda kv: kv[1]))
     print(wrap(f"model: {_model_name(data['model'])} (cross-validated mean |log error|: {cands})", "    "))
     n = len(data["points"])
+    rounds = max((p.get("rounds", 1) for p in data["points"]), default=1)
+    layers = len(data.get("layer_table") or [])
+    tabled = f", {layers} layer shapes timed in place" if layers else ""
     print(
-        f"calibration: {n} points measured in {data['calibration_seconds']:.1f} s; held-out error by family:"
+        wrap(
+            f"calibration: {n} points measured in {data['calibration_seconds']:.1f} s ({rounds} round(s)"
+            f"{tabled}); held-out error by family:",
+            "    ",
+        )
     )
     rows = [{"family": fam, **row} for fam, row in data["held_out"].items()]
     print(table(rows, list(ERROR_COLUMNS)))
