@@ -1,15 +1,15 @@
 """A per-layer latency table, as once-for-all's lookup tables: conv, linear and norm layers timed
 where they run inside the calibration networks, looked up by shape.
 
-Calibration times every ``nn.Conv2d``, ``nn.Linear``, batch and layer norm of a network in place (forward
-hooks, the median of a few runs), keyed by the same shape the analytic walk records
-(:attr:`~scalesearch.cost.analytic.Tally.shapes`). A shape the table holds is read from it; any
-other is estimated in its group (dense 1x1, dense kxk, depthwise, grouped, linear, norms): a trend
-fitted to the group's measured shapes (ridge least squares, quadratic in the log of channels, area,
-kernel, stride, multiply-adds, values moved and weights) plus the departures from that trend of its
-nearest measured shapes, so the table covers points never measured. A network's table
-latency is the sum over its layers; the latency model adds what layers alone do not account for
-(activations, joins, Python per-layer overhead).
+Calibration times every conv, ``nn.Linear``, batch, group and layer norm of a network in place
+(forward hooks, the median of a few runs in each timing round, then over the rounds), keyed by the
+shape the analytic walk records (:attr:`~scalesearch.cost.analytic.Tally.shapes`). A shape the table
+holds is read from it; any other is estimated in its group (dense 1x1, dense kxk, depthwise, grouped
+and weight-standardised convs, linear, each norm): a trend fitted to the group's measured shapes
+(ridge least squares, quadratic in the log of channels, area, kernel, stride, multiply-adds, values
+moved and weights) plus the departures from that trend of its nearest measured shapes, so the table
+covers points never measured. A network's table latency is the sum over its layers; the latency
+model adds what layers alone do not account for (activations, joins, Python per-layer overhead).
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ if TYPE_CHECKING:
 
 Shape = tuple[Any, ...]
 """``("conv", c_in, c_out, groups, kh, kw, stride, out_area)``, ``("bn", channels, area)``,
-``("linear", f_in, f_out, rows)`` or ``("ln", channels, rows)`` (rows: vectors per image)."""
+``("linear", f_in, f_out, rows)``, ``("ln", channels, rows)`` (rows: vectors per image) or
+``("gn", channels, area)``; ``"wsconv"`` in place of ``"conv"`` for a weight-standardised conv."""
 
 CONVS = ("conv", "wsconv")
 """Conv kinds: plain, and weight-standardised (a conv class says ``latency_kind = "wsconv"``)."""
 NORMS = ("bn", "ln", "gn")
-"""Groups interpolated separately (their speed per FLOP differs by an order of magnitude)."""
+"""Norm kinds (batch, layer, group): summed apart from the convs and linears for the model."""
 
 NEIGHBOURS = 4
 """Measured shapes whose departures from the trend an unmeasured one takes (inverse-distance weights)."""
