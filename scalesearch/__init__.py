@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from scalesearch.family import Family
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = [
     "BudgetError",
     "ExperimentError",
