@@ -39,6 +39,10 @@ from scalesearch.registry import get_family
 MIN_POINTS = 4
 """Points measured per family whatever the time budget: three to fit on, one held out."""
 
+ROUNDS_APART = 0.10
+"""A round this far from its point's median means the machine's speed moved; over a quarter of the
+points so is said in the profile's notes."""
+
 LAYER_RUNS = 3
 """Runs per round in which every layer is timed in place (the median over runs, then over rounds)."""
 
@@ -252,6 +256,26 @@ def fit_profile(
     return Profile(name, setting, model, held, candidates, points, seconds, created, notes, clock, table)
 
 
+def noise_notes(measured: Sequence[Measured]) -> list[str]:
+    """What the timings say about the machine: noisy points (a wide spread or many interrupted
+    runs), and rounds far apart (its speed changed while calibrating)."""
+    notes = []
+    noisy = [m for m in measured if m.timing.relative_spread > NOISY_SPREAD or m.timing.rejected_share > 0.3]
+    if noisy:
+        notes.append(
+            f"{len(noisy)} of {len(measured)} points had a spread over {NOISY_SPREAD:.0%} of their median "
+            "or over 30 % of their runs interrupted (a busy machine): recalibrate on an idle one for tighter predictions"
+        )
+    apart = [m for m in measured if len(m.rounds) > 1 and round_agreement(m.rounds) > ROUNDS_APART]
+    if len(apart) > len(measured) / 4:
+        notes.append(
+            f"{len(apart)} of {len(measured)} points had a timing round over {ROUNDS_APART:.0%} from their "
+            "median (the machine's speed changed while calibrating): predictions are as uncertain; "
+            "recalibrate when nothing else runs"
+        )
+    return notes
+
+
 def calibrate(
     cfg: CalibrationConfig,
     families: Sequence[Family],
@@ -283,17 +307,10 @@ def calibrate(
                 f"timed in {taken} of {cfg.rounds} rounds: the time budget ({cfg.time_budget:g} s) ran out"
             )
         seconds = time.perf_counter() - start
-        noisy = [
-            m for m in measured if m.timing.relative_spread > NOISY_SPREAD or m.timing.rejected_share > 0.3
-        ]
         late = busy_note(cpus_used)
         if late and not notes:
             notes.append(late)
-        if noisy:
-            notes.append(
-                f"{len(noisy)} of {len(measured)} points had a spread over {NOISY_SPREAD:.0%} of their median "
-                "or over 30 % of their runs interrupted (a busy machine): recalibrate on an idle one for tighter predictions"
-            )
+        notes += noise_notes(measured)
         profile = fit_profile(cfg.name or default_name(setting), setting, measured, seconds, notes, clock)
     finally:
         torch.set_num_threads(previous)

@@ -150,3 +150,15 @@ def test_onnxruntime_calibrates_without_a_table(one_thread: None) -> None:
     assert (
         profile.setting.hardware.startswith("onnxruntime") and profile.predict(fam, {"resolution": 32}).ms > 0
     )
+
+
+def test_rounds_far_apart_are_said() -> None:
+    from scalesearch.latency.calibrate import Measured, noise_notes
+
+    steady = [Timing(1.0, 0.01, 20, 0)] * 3
+    moved = [Timing(1.0, 0.01, 20, 0), Timing(1.3, 0.01, 20, 0), Timing(1.0, 0.01, 20, 0)]
+    calm = [Measured(None, list(steady)) for _ in range(4)]  # type: ignore[arg-type]
+    assert noise_notes(calm) == []
+    shaken = calm[:2] + [Measured(None, list(moved)) for _ in range(2)]  # type: ignore[arg-type]
+    (note,) = noise_notes(shaken)
+    assert note.startswith("2 of 4 points had a timing round over 10% from their median")
