@@ -55,21 +55,6 @@ def group_of(shape: Shape) -> str:
     return "conv1x1" if kh * kw == 1 else "conv_kxk"
 
 
-def coordinates(shape: Shape) -> list[float]:
-    """Where a shape lies for interpolation: log2 channels per group, log2 area, kernel, stride."""
-    if shape[0] not in CONVS:
-        return [math.log2(max(v, 1)) for v in shape[1:]]
-    _, c_in, c_out, groups, kh, kw, stride, area = shape
-    return [
-        math.log2(c_in / groups),
-        math.log2(c_out / groups),
-        math.log2(max(area, 1)),
-        math.sqrt(kh * kw),
-        float(stride),
-        math.log2(groups),
-    ]
-
-
 def conv_kind(module: nn.Module) -> str | None:
     """A conv module's kind in the table: ``conv`` for ``nn.Conv2d`` itself, a subclass's
     ``latency_kind`` (a conv that does more than convolve times apart), else None (not tabled)."""
@@ -156,28 +141,40 @@ def time_layers(model: nn.Module, x: torch.Tensor, runs: int = 5) -> dict[Shape,
     return {s: float(np.median(t)) / counts[s] for s, t in per_run.items()}
 
 
-def work(shape: Shape) -> list[float]:
-    """log2 of the work a shape does: multiply-adds, values read and written, weights (the terms
-    its time grows with), beside its :func:`coordinates` in the trend of its group."""
-    if shape[0] in CONVS:
-        _, c_in, c_out, groups, kh, kw, stride, area = shape
+def terms(shapes: Sequence[Shape]) -> tuple[np.ndarray, np.ndarray]:
+    """Where shapes of one group lie for interpolation (log2 channels per group, log2 area, kernel,
+    stride, log2 groups; a norm's or linear's log2 sizes) and log2 of the work they do
+    (multiply-adds, values read and written, weights: what time grows with), one row per shape."""
+    a = np.array([s[1:] for s in shapes], dtype=float).reshape(len(shapes), -1)
+    log2 = np.log2
+    if shapes and shapes[0][0] in CONVS:
+        c_in, c_out, groups, kh, kw, stride, area = a.T
         weights = c_out * c_in / groups * kh * kw
-        return [
-            math.log2(area * weights + 1),
-            math.log2(c_in * area * stride**2 + 1),
-            math.log2(c_out * area + 1),
-            math.log2(weights + 1),
+        where = [
+            log2(c_in / groups),
+            log2(c_out / groups),
+            log2(np.maximum(area, 1)),
+            np.sqrt(kh * kw),
+            stride,
+            log2(groups),
         ]
-    if shape[0] == "linear":
-        _, f_in, f_out, rows = shape
-        return [math.log2(f_in * f_out * rows + 1), math.log2(f_in * f_out + 1)]
-    return [math.log2(shape[1] * shape[2] + 1)]
+        work = [
+            log2(area * weights + 1),
+            log2(c_in * area * stride**2 + 1),
+            log2(c_out * area + 1),
+            log2(weights + 1),
+        ]
+    else:
+        where = list(log2(np.maximum(a, 1)).T)
+        size = a.prod(axis=1)
+        work = [log2(size + 1)] if a.shape[1] == 2 else [log2(size + 1), log2(a[:, 0] * a[:, 1] + 1)]
+    return np.column_stack(where), np.column_stack(work)
 
 
-def trend_design(shapes: Sequence[Shape], quadratic: bool) -> np.ndarray:
+def trend_design(where: np.ndarray, work: np.ndarray, quadratic: bool) -> np.ndarray:
     """[1, terms, and their pairwise products when ``quadratic``]: the trend's regressors."""
-    f = np.array([coordinates(s) + work(s) for s in shapes])
-    cols = [np.ones((len(shapes), 1)), f]
+    f = np.hstack([where, work])
+    cols = [np.ones((len(f), 1)), f]
     if quadratic:
         i, j = np.triu_indices(f.shape[1])
         cols.append(f[:, i] * f[:, j])
@@ -196,10 +193,10 @@ class _Group:
     coef: np.ndarray | None
     quadratic: bool
 
-    def trend(self, shapes: Sequence[Shape]) -> np.ndarray:
+    def trend(self, where: np.ndarray, work: np.ndarray) -> np.ndarray:
         if self.coef is None:
-            return np.zeros(len(shapes))
-        return trend_design(shapes, self.quadratic) @ self.coef
+            return np.zeros(len(where))
+        return trend_design(where, work, self.quadratic) @ self.coef
 
     @classmethod
     def fit(cls, shapes: Sequence[Shape], ms: Sequence[float]) -> _Group:
@@ -208,24 +205,26 @@ class _Group:
         from scipy.spatial import cKDTree  # built here, with the profile, not during screening
 
         log_ms = np.log(np.asarray(ms, dtype=float))
+        where, work = terms(shapes)
         coef, quadratic = None, False
         for quad in (True, False):
-            d = trend_design(shapes, quad)
+            d = trend_design(where, work, quad)
             if len(shapes) >= 3 * d.shape[1]:
                 reg = RIDGE * np.eye(d.shape[1])
                 reg[0, 0] = 0.0
                 coef, quadratic = np.linalg.solve(d.T @ d + reg, d.T @ log_ms), quad
                 break
-        group = cls(cKDTree(np.array([coordinates(s) for s in shapes])), log_ms, coef, quadratic)
-        return cls(group.tree, log_ms - group.trend(shapes), coef, quadratic)
+        group = cls(cKDTree(where), log_ms, coef, quadratic)
+        return cls(group.tree, log_ms - group.trend(where, work), coef, quadratic)
 
     def estimate(self, shapes: Sequence[Shape]) -> np.ndarray:
         """Milliseconds: the trend plus the inverse-distance mean of the nearest shapes' residuals."""
+        where, work = terms(shapes)
         k = min(NEIGHBOURS, len(self.residual))
-        dist, idx = self.tree.query(np.array([coordinates(s) for s in shapes]), k=k)
+        dist, idx = self.tree.query(where, k=k)
         dist, idx = dist.reshape(len(shapes), k), idx.reshape(len(shapes), k)
         w = 1.0 / (dist + SMOOTHING)
-        return np.exp(self.trend(shapes) + (self.residual[idx] * w).sum(1) / w.sum(1))
+        return np.exp(self.trend(where, work) + (self.residual[idx] * w).sum(1) / w.sum(1))
 
 
 class LayerTable:
