@@ -24,7 +24,14 @@ import torch
 from scalesearch.registry import get_family
 from scalesearch.search.trial import Evaluator, Prepared
 from scalesearch.train import checkpoint
-from scalesearch.train.loop import DEFAULT_WEIGHT_DECAY, TrialFailed, _check_args, _epoch, _Run, _setup
+from scalesearch.train.loop import (
+    DEFAULT_WEIGHT_DECAY,
+    TrainingRun,
+    TrialFailed,
+    check_args,
+    run_epoch,
+    setup_run,
+)
 
 FILE = "checkpoint.pt"
 EpochReport = Callable[[int, dict[str, float], list[dict[str, Any]], "dict[str, Any] | None"], None]
@@ -70,7 +77,7 @@ def tune_checkpoint() -> dict[str, Any] | None:
         return checkpoint.load_checkpoint(Path(folder) / FILE)
 
 
-def load_start(run: _Run, hyper: Hyper, state: Mapping[str, Any] | None) -> Start:
+def load_start(run: TrainingRun, hyper: Hyper, state: Mapping[str, Any] | None) -> Start:
     """Restore ``run`` from a checkpoint ``state`` (None: start at epoch 0); then apply ``hyper``."""
     start = Start()
     if state is not None:
@@ -80,7 +87,7 @@ def load_start(run: _Run, hyper: Hyper, state: Mapping[str, Any] | None) -> Star
     return start
 
 
-def set_hyper(run: _Run, hyper: Hyper) -> None:
+def set_hyper(run: TrainingRun, hyper: Hyper) -> None:
     """Make ``run`` train on with ``hyper``: the cosine schedule rescaled to the new base lr, and the
     new weight decay on the weights (biases and norms keep none)."""
     groups = run.opt.param_groups
@@ -93,22 +100,22 @@ def set_hyper(run: _Run, hyper: Hyper) -> None:
             group["weight_decay"] = hyper.weight_decay
 
 
-def build_run(evaluator: Evaluator, prepared: Prepared, hyper: Hyper) -> _Run:
+def build_run(evaluator: Evaluator, prepared: Prepared, hyper: Hyper) -> TrainingRun:
     """The point's network (seeded as ``Evaluator.train`` seeds it) and its training state."""
     ev = evaluator.experiment.evaluation
     data = evaluator.data(prepared.point["resolution"])
     torch.manual_seed(ev.seed)
     model = get_family(evaluator.space.family).build(prepared.point)
     args = (ev.epochs, ev.batch_size, hyper.lr, ev.optimizer, hyper.weight_decay, ev.label_smoothing)
-    _check_args(*args, ev.max_batches_per_epoch)
-    return _setup(
+    check_args(*args, ev.max_batches_per_epoch)
+    return setup_run(
         model, data, ev.epochs, ev.batch_size, hyper.lr, ev.optimizer, hyper.weight_decay, ev.label_smoothing,
         ev.device, ev.seed, ev.max_batches_per_epoch, True,
     )  # fmt: skip
 
 
 def train_epochs(
-    run: _Run,
+    run: TrainingRun,
     start: Start,
     epochs: int,
     number: int,
@@ -121,7 +128,7 @@ def train_epochs(
     those of ``train_and_evaluate``'s ``on_epoch``; ``train_seconds`` counts the epochs before a resume."""
     history, schedule = list(start.history), list(start.schedule)
     for epoch in range(start.epoch + 1, epochs + 1):
-        seconds, train_loss, accuracy, val_loss = _epoch(run, epoch)
+        seconds, train_loss, accuracy, val_loss = run_epoch(run, epoch)
         if not math.isfinite(val_loss):
             raise TrialFailed(f"validation loss became {val_loss} at epoch {epoch}")
         before = history[-1]["train_seconds"] if history else 0.0

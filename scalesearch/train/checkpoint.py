@@ -19,7 +19,7 @@ import torch
 
 from scalesearch.atomic import atomic_path
 from scalesearch.errors import ScalesearchError
-from scalesearch.train.loop import _Run
+from scalesearch.train.loop import TrainingRun
 
 FORMAT = 1
 """Bumped when the layout changes; a checkpoint of another format is refused, not misread."""
@@ -63,7 +63,7 @@ def set_rng_state(state: dict[str, Any], shuffle: torch.Generator) -> None:
     shuffle.set_state(state["shuffle"])
 
 
-def capture(run: _Run, epoch: int, history: list[dict[str, float]]) -> dict[str, Any]:
+def capture(run: TrainingRun, epoch: int, history: list[dict[str, float]]) -> dict[str, Any]:
     """The checkpoint of ``run`` after ``epoch`` completed epochs (``history``: their metrics)."""
     return {
         "format": FORMAT,
@@ -76,7 +76,7 @@ def capture(run: _Run, epoch: int, history: list[dict[str, float]]) -> dict[str,
     }
 
 
-def restore(run: _Run, state: dict[str, Any]) -> tuple[int, list[dict[str, float]]]:
+def restore(run: TrainingRun, state: dict[str, Any]) -> tuple[int, list[dict[str, float]]]:
     """Load a checkpoint into ``run``; returns its completed epochs and their metrics."""
     run.model.load_state_dict(state["model"])
     run.opt.load_state_dict(state["optimizer"])

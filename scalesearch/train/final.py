@@ -38,7 +38,7 @@ from scalesearch.registry import get_family
 from scalesearch.tracking.store import HINT as TRACKING_HINT
 from scalesearch.train import checkpoint, init
 from scalesearch.train.data import Data, load_dataset
-from scalesearch.train.loop import TrialFailed, _check_args, _epoch, _Run, _setup
+from scalesearch.train.loop import TrainingRun, TrialFailed, check_args, run_epoch, setup_run
 
 if TYPE_CHECKING:
     from scalesearch.tracking import TrainTracker
@@ -215,20 +215,20 @@ def _apply_threads(threads: int | None) -> None:
     torch.set_num_threads(choose_threads(threads))
 
 
-def _setup_run(spec: TrainSpec, model: nn.Module, data: Data) -> _Run:
+def _setup_run(spec: TrainSpec, model: nn.Module, data: Data) -> TrainingRun:
     ev = spec.evaluation
     wd = ev.weight_decay
     args = (ev.epochs, ev.batch_size, ev.lr, ev.optimizer, wd, ev.label_smoothing, ev.max_batches_per_epoch)
-    _check_args(*args)
-    return _setup(
+    check_args(*args)
+    return setup_run(
         model, data, ev.epochs, ev.batch_size, ev.lr, ev.optimizer, wd, ev.label_smoothing, ev.device,
         ev.seed, ev.max_batches_per_epoch, True,
     )  # fmt: skip
 
 
-def _train_epoch(run: _Run, epoch: int, history: list[dict[str, float]]) -> dict[str, float]:
+def _train_epoch(run: TrainingRun, epoch: int, history: list[dict[str, float]]) -> dict[str, float]:
     try:
-        seconds, train_loss, accuracy, val_loss = _epoch(run, epoch)
+        seconds, train_loss, accuracy, val_loss = run_epoch(run, epoch)
     except TrialFailed as err:
         raise TrainingError(f"{err}; the checkpoint of epoch {epoch - 1} is kept") from None
     if not math.isfinite(val_loss):
@@ -294,7 +294,7 @@ def train_final(
 
 
 def summarize(
-    spec: TrainSpec, point: Mapping[str, Any], run: _Run, history: list[dict[str, float]], out: Path
+    spec: TrainSpec, point: Mapping[str, Any], run: TrainingRun, history: list[dict[str, float]], out: Path
 ) -> dict[str, Any]:
     """The final model's accuracy, params, FLOPs and latency on the training device; saves ``model.pt``."""
     from scalesearch.cost.fvcore_count import count

@@ -62,14 +62,14 @@ def train_and_evaluate(
 
     Raises :class:`TrialFailed` when the loss becomes nan/inf or CUDA runs out of memory.
     """
-    _check_args(epochs, batch_size, lr, optimizer, weight_decay, label_smoothing, max_batches_per_epoch)
-    run = _setup(
+    check_args(epochs, batch_size, lr, optimizer, weight_decay, label_smoothing, max_batches_per_epoch)
+    run = setup_run(
         model, data, epochs, batch_size, lr, optimizer, weight_decay, label_smoothing, device, seed,
         max_batches_per_epoch, amp,
     )  # fmt: skip
     train_seconds, metrics = 0.0, {}
     for epoch in range(1, epochs + 1):
-        seconds, train_loss, accuracy, val_loss = _epoch(run, epoch)
+        seconds, train_loss, accuracy, val_loss = run_epoch(run, epoch)
         train_seconds += seconds
         if not math.isfinite(val_loss):
             raise TrialFailed(f"validation loss became {val_loss} at epoch {epoch}")
@@ -95,7 +95,7 @@ def train_and_evaluate(
 
 
 @dataclass
-class _Run:
+class TrainingRun:
     """What every epoch of one training run needs: model, splits, optimiser, schedule, device."""
 
     model: nn.Module
@@ -114,7 +114,7 @@ class _Run:
     check_every: int
 
 
-def _setup(
+def setup_run(
     model: nn.Module,
     data: Data,
     epochs: int,
@@ -127,7 +127,7 @@ def _setup(
     seed: int,
     max_batches: int | None,
     amp: bool,
-) -> _Run:
+) -> TrainingRun:
     """Seed, move the model and splits to the device, build the optimiser and cosine schedule."""
     dev = resolve_device(device)
     torch.manual_seed(seed)
@@ -152,13 +152,13 @@ def _setup(
     )
     # Checking the loss forces a host sync; on CUDA do it every few steps, then find the culprit.
     check_every = 25 if cuda else 1
-    return _Run(
+    return TrainingRun(
         model, train_set, val_set, data.num_classes, batch_size, steps, label_smoothing, opt, schedule,
         shuffle, dev, memory_format, autocast, check_every,
     )  # fmt: skip
 
 
-def _epoch(run: _Run, epoch: int) -> tuple[float, float, float, float]:
+def run_epoch(run: TrainingRun, epoch: int) -> tuple[float, float, float, float]:
     """Train one epoch, then evaluate: train seconds, train loss, accuracy and validation loss.
 
     CUDA running out of memory fails the trial (after freeing what the run holds).
@@ -178,7 +178,7 @@ def _epoch(run: _Run, epoch: int) -> tuple[float, float, float, float]:
     )
 
 
-def _train_epoch(run: _Run, epoch: int) -> tuple[float, float]:
+def _train_epoch(run: TrainingRun, epoch: int) -> tuple[float, float]:
     """One epoch of training steps: its seconds (steps only) and mean loss."""
     model, cuda = run.model, run.device.type == "cuda"
     model.train()
@@ -210,7 +210,7 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[float, float]:
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_args(
+def check_args(
     epochs: int,
     batch_size: int,
     lr: float,
