@@ -55,6 +55,8 @@ class Evaluation:
     latency_batch_size: int = 1
     threads: int | None = None
     """Torch's intra-op CPU threads per trial; None: the usable CPUs divided among the workers."""
+    amp: bool = True
+    """bf16 autocast when training on a GPU that supports it (False: fp32, for networks it slows)."""
     latency_profile: str | None = None
     """A calibrated device profile (``scalesearch latency profiles``): latency_ms is predicted by it
     when points are screened, and the winner's latency is then measured for real."""

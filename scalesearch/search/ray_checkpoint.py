@@ -110,7 +110,7 @@ def build_run(evaluator: Evaluator, prepared: Prepared, hyper: Hyper) -> Trainin
     check_args(*args, ev.max_batches_per_epoch)
     return setup_run(
         model, data, ev.epochs, ev.batch_size, hyper.lr, ev.optimizer, hyper.weight_decay, ev.label_smoothing,
-        ev.device, ev.seed, ev.max_batches_per_epoch, True,
+        ev.device, ev.seed, ev.max_batches_per_epoch, ev.amp,
     )  # fmt: skip
 
 

@@ -130,6 +130,7 @@ class Evaluator:
             seed=ev.seed,
             on_epoch=on_epoch,
             max_batches_per_epoch=ev.max_batches_per_epoch,
+            amp=ev.amp,
         )
         metrics.setdefault("train_seconds", time.perf_counter() - start)
         return {k: float(v) for k, v in metrics.items()}

@@ -222,7 +222,7 @@ def _setup_run(spec: TrainSpec, model: nn.Module, data: Data) -> TrainingRun:
     check_args(*args)
     return setup_run(
         model, data, ev.epochs, ev.batch_size, ev.lr, ev.optimizer, wd, ev.label_smoothing, ev.device,
-        ev.seed, ev.max_batches_per_epoch, True,
+        ev.seed, ev.max_batches_per_epoch, ev.amp,
     )  # fmt: skip
 
 

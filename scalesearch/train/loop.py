@@ -134,11 +134,7 @@ def setup_run(
     shuffle = torch.Generator().manual_seed(seed)
     cuda = dev.type == "cuda"
     memory_format = torch.channels_last if cuda else torch.contiguous_format
-    autocast: Callable[[], AbstractContextManager] = (
-        (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
-        if cuda and amp and torch.cuda.is_bf16_supported()
-        else nullcontext
-    )
+    autocast = autocast_for(dev, amp)
 
     model.to(dev, memory_format=memory_format)  # type: ignore[call-overload]  # torch's stubs omit it
     train_set, val_set = _on_device(data.train, dev), _on_device(data.val, dev)
@@ -156,6 +152,13 @@ def setup_run(
         model, train_set, val_set, data.num_classes, batch_size, steps, label_smoothing, opt, schedule,
         shuffle, dev, memory_format, autocast, check_every,
     )  # fmt: skip
+
+
+def autocast_for(dev: torch.device, amp: bool) -> Callable[[], AbstractContextManager]:
+    """bf16 autocast on a CUDA device that supports it when ``amp``; else nothing (fp32)."""
+    if dev.type == "cuda" and amp and torch.cuda.is_bf16_supported():
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext
 
 
 def run_epoch(run: TrainingRun, epoch: int) -> tuple[float, float, float, float]:

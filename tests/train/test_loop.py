@@ -131,3 +131,19 @@ def test_resolve_device() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ScalesearchError, match="device cuda is not available: torch sees no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_amp_switch_decides_autocast_on_cuda_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluation(amp=False) trains in fp32 on a GPU (bf16 autocast slows some small networks)."""
+    from contextlib import nullcontext
+
+    from scalesearch.experiment import Evaluation, Experiment, SearchSpace, apply_overrides
+    from scalesearch.train.loop import autocast_for
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert autocast_for(cuda, False) is nullcontext and autocast_for(cpu, True) is nullcontext
+    assert autocast_for(cuda, True) is not nullcontext  # a bf16 torch.autocast (not entered: no GPU here)
+    exp = Experiment("amp", SearchSpace("wrn", {}), evaluation=Evaluation())
+    assert exp.evaluation.amp is True
+    assert apply_overrides(exp, ["amp=false"]).evaluation.amp is False
