@@ -101,9 +101,10 @@ class Tally:
         self.calls: dict[str, int] = {}
         """Layers run, by type (those with FLOPs): the per-op overhead a latency model needs."""
         self.shapes: dict[tuple[int | str, ...], int] = {}
-        """Conv and batch-norm layers run, by shape (see :meth:`_shape`): what a latency model's
-        per-layer table looks up. ``("conv", c_in, c_out, groups, kh, kw, stride, out_area)``,
-        ``("bn", channels, area)``, ``("linear", f_in, f_out, rows)``, ``("ln", channels, rows)``, ``("gn", channels, area)``."""
+        """Conv, linear and norm layers run, by shape: what a latency profile's per-layer table
+        looks up. ``("conv", c_in, c_out, groups, kh, kw, stride, out_area)`` (``"wsconv"`` for a
+        weight-standardised conv), ``("linear", f_in, f_out, rows)``, ``("bn", channels, area)``,
+        ``("gn", channels, area)``, ``("ln", channels, rows)``."""
         self.merged = False
         """True once :meth:`add_params` or :meth:`merge` has taken this tally into another."""
         self.detailed = not _COUNTS_ONLY.get()

@@ -185,11 +185,10 @@ def later_rounds(
     """Rounds 2.. over the whole sample while the next fits before ``deadline`` (each expected to
     take what the first round's timing took); the rounds taken in all."""
     taken = 1
-    if cfg.device == ONNXRUNTIME:  # each timing exports the model again: one round
-        return taken
     first = sum(m.first_seconds for m in measured)
     sizes = {f: sum(m.sample.family == f for m in measured) for f in {m.sample.family for m in measured}}
-    while taken < cfg.rounds and time.perf_counter() + first <= deadline:
+    rounds = 1 if cfg.device == ONNXRUNTIME else cfg.rounds  # each ORT timing exports the model again
+    while taken < rounds and time.perf_counter() + first <= deadline:
         for m in measured:
             time_point(m, cfg, point_seconds(cfg, share, sizes[m.sample.family]), clock)
         taken += 1
@@ -229,7 +228,7 @@ def fit_profile(
     train = ~test
     table = None
     sums = None
-    if any(m.layers for m in measured):  # the table holds the training points' layers only
+    if any(m.layer_rounds for m in measured):  # the table holds the training points' layers only
         table = LayerTable(merge_timings(m.layers for m, t in zip(measured, train, strict=True) if t))
         sums = np.array([table.sums(m.sample.features.shapes) for m in measured]).reshape(len(measured), 2)
     train_fams = [f for f, t in zip(fams, train, strict=True) if t]

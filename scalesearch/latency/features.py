@@ -60,7 +60,7 @@ class PointFeatures:
     vector: tuple[float, ...]
     layers: int
     shapes: Mapping[tuple[Any, ...], int] = field(default_factory=dict)
-    """Conv and batch-norm layers run, by shape (:attr:`~scalesearch.cost.analytic.Tally.shapes`)."""
+    """Conv, linear and norm layers run, by shape (:attr:`~scalesearch.cost.analytic.Tally.shapes`)."""
 
     def named(self) -> dict[str, float]:
         return dict(zip(FEATURES, self.vector, strict=True))

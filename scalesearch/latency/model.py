@@ -51,7 +51,7 @@ class LatencyModel:
         self, x: np.ndarray, families: Sequence[str] | None = None, sums: np.ndarray | None = None
     ) -> np.ndarray:
         """Predicted milliseconds for the rows of ``x`` (features), one family name per row;
-        ``sums``: the table's (conv, bn) milliseconds per row, which ``layers`` needs."""
+        ``sums``: the table's (conv and linear, norm) milliseconds per row, which ``layers`` needs."""
         x = np.atleast_2d(np.asarray(x, dtype=float))
         coef = np.asarray(self.coef)
         if self.kind == "layers":
@@ -127,7 +127,7 @@ def fit_additive(x: np.ndarray, y: np.ndarray) -> LatencyModel:
 
 
 def layer_design(x: np.ndarray, sums: np.ndarray) -> np.ndarray:
-    """The ``layers`` model's columns: table conv ms, table bn ms, then :data:`LAYER_TERMS`."""
+    """The ``layers`` model's columns: the table's conv and linear ms, its norm ms, then :data:`LAYER_TERMS`."""
     cols = [FEATURES.index(t) for t in LAYER_TERMS]
     return np.hstack([np.atleast_2d(np.asarray(sums, dtype=float)), x[:, cols]])
 
