@@ -143,37 +143,39 @@ def time_layers(model: nn.Module, x: torch.Tensor, runs: int = 5) -> dict[Shape,
 
 def terms(shapes: Sequence[Shape]) -> tuple[np.ndarray, np.ndarray]:
     """Where shapes of one group lie for interpolation (log2 channels per group, log2 area, kernel,
-    stride, log2 groups; a norm's or linear's log2 sizes) and log2 of the work they do
-    (multiply-adds, values read and written, weights: what time grows with), one row per shape."""
+    stride, log2 groups; a norm's or linear's log2 sizes), then those columns and log2 of the work
+    the shapes do (multiply-adds, values read and written, weights: what time grows with): the
+    trend's terms. One row per shape; the first array is a view of the second's first columns."""
     a = np.array([s[1:] for s in shapes], dtype=float).reshape(len(shapes), -1)
     log2 = np.log2
     if shapes and shapes[0][0] in CONVS:
         c_in, c_out, groups, kh, kw, stride, area = a.T
         weights = c_out * c_in / groups * kh * kw
-        where = [
+        cols = [
             log2(c_in / groups),
             log2(c_out / groups),
             log2(np.maximum(area, 1)),
             np.sqrt(kh * kw),
             stride,
             log2(groups),
-        ]
-        work = [
             log2(area * weights + 1),
             log2(c_in * area * stride**2 + 1),
             log2(c_out * area + 1),
             log2(weights + 1),
         ]
+        n_where = 6
     else:
-        where = list(log2(np.maximum(a, 1)).T)
         size = a.prod(axis=1)
-        work = [log2(size + 1)] if a.shape[1] == 2 else [log2(size + 1), log2(a[:, 0] * a[:, 1] + 1)]
-    return np.column_stack(where), np.column_stack(work)
+        cols = [*log2(np.maximum(a, 1)).T, log2(size + 1)]
+        if a.shape[1] == 3:  # linear: weights too
+            cols.append(log2(a[:, 0] * a[:, 1] + 1))
+        n_where = a.shape[1]
+    f = np.stack(cols, axis=1)
+    return f[:, :n_where], f
 
 
-def trend_design(where: np.ndarray, work: np.ndarray, quadratic: bool) -> np.ndarray:
+def trend_design(f: np.ndarray, quadratic: bool) -> np.ndarray:
     """[1, terms, and their pairwise products when ``quadratic``]: the trend's regressors."""
-    f = np.hstack([where, work])
     cols = [np.ones((len(f), 1)), f]
     if quadratic:
         i, j = np.triu_indices(f.shape[1])
@@ -190,13 +192,18 @@ class _Group:
     tree: Any
     residual: np.ndarray
     """log ms minus the trend, at each measured shape."""
-    coef: np.ndarray | None
-    quadratic: bool
+    coef: np.ndarray | None = None
+    """The trend's constant and linear coefficients (None: no trend, too few shapes)."""
+    q: np.ndarray | None = None
+    """The trend's quadratic coefficients, upper-triangular (``f' q f``; None: a linear trend)."""
 
-    def trend(self, where: np.ndarray, work: np.ndarray) -> np.ndarray:
+    def trend(self, f: np.ndarray) -> np.ndarray:
+        """The trend at terms ``f``: ``c0 + f c1 (+ f' q f)``, :func:`trend_design` times the fitted
+        coefficients without building the design (screening asks it for every new shape)."""
         if self.coef is None:
-            return np.zeros(len(where))
-        return trend_design(where, work, self.quadratic) @ self.coef
+            return np.zeros(len(f))
+        out = self.coef[0] + f @ self.coef[1:]
+        return out if self.q is None else out + ((f @ self.q) * f).sum(axis=1)
 
     @classmethod
     def fit(cls, shapes: Sequence[Shape], ms: Sequence[float]) -> _Group:
@@ -205,26 +212,31 @@ class _Group:
         from scipy.spatial import cKDTree  # built here, with the profile, not during screening
 
         log_ms = np.log(np.asarray(ms, dtype=float))
-        where, work = terms(shapes)
-        coef, quadratic = None, False
+        where, f = terms(shapes)
+        n = f.shape[1]
+        group = cls(cKDTree(where), log_ms)
         for quad in (True, False):
-            d = trend_design(where, work, quad)
+            d = trend_design(f, quad)
             if len(shapes) >= 3 * d.shape[1]:
                 reg = RIDGE * np.eye(d.shape[1])
                 reg[0, 0] = 0.0
-                coef, quadratic = np.linalg.solve(d.T @ d + reg, d.T @ log_ms), quad
+                coef = np.linalg.solve(d.T @ d + reg, d.T @ log_ms)
+                q = None
+                if quad:
+                    q = np.zeros((n, n))
+                    q[np.triu_indices(n)] = coef[n + 1 :]
+                group = cls(group.tree, log_ms, coef[: n + 1], q)
                 break
-        group = cls(cKDTree(where), log_ms, coef, quadratic)
-        return cls(group.tree, log_ms - group.trend(where, work), coef, quadratic)
+        return cls(group.tree, log_ms - group.trend(f), group.coef, group.q)
 
     def estimate(self, shapes: Sequence[Shape]) -> np.ndarray:
         """Milliseconds: the trend plus the inverse-distance mean of the nearest shapes' residuals."""
-        where, work = terms(shapes)
+        where, f = terms(shapes)
         k = min(NEIGHBOURS, len(self.residual))
         dist, idx = self.tree.query(where, k=k)
         dist, idx = dist.reshape(len(shapes), k), idx.reshape(len(shapes), k)
         w = 1.0 / (dist + SMOOTHING)
-        return np.exp(self.trend(where, work) + (self.residual[idx] * w).sum(1) / w.sum(1))
+        return np.exp(self.trend(f) + (self.residual[idx] * w).sum(1) / w.sum(1))
 
 
 class LayerTable:

@@ -21,7 +21,7 @@ def predicted_record(
     """The cost record of ``point`` by ``method`` with ``latency_ms`` predicted by ``profile``."""
     if method == "analytic":
         full = family.point(point)
-        feats = point_features(family, full, profile.setting.batch_size)
+        feats = point_features(family, full, profile.setting.batch_size, complete=True)
         c = feats.counts
         record = CostRecord(family.name, full, full["resolution"], method, c.params, c.flops, c.activations)
         prediction = profile.prediction(family.name, feats)

@@ -141,7 +141,7 @@ class Profile:
 
     def predict(self, family: Family, point: Mapping[str, Any]) -> Prediction:
         """The predicted latency of ``family`` at ``point`` (analytic counts only; nothing is built)."""
-        feats = point_features(family, family.point(point), self.setting.batch_size)
+        feats = point_features(family, family.point(point), self.setting.batch_size, complete=True)
         return self.prediction(family.name, feats)
 
     def prediction(self, family: str, feats: PointFeatures) -> Prediction:
