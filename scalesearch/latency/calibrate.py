@@ -7,6 +7,7 @@ import datetime
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -150,33 +151,15 @@ def point_seconds(cfg: CalibrationConfig, family_seconds: float, points: int) ->
     return min(1.0, max(0.05, 0.6 * family_seconds / (cfg.rounds * max(points, 1))))
 
 
-def input_for(m: Measured, cfg: CalibrationConfig) -> tuple[nn.Module, torch.Tensor]:
-    assert m.model is not None
-    p = m.sample.point
-    channels = get_family(m.sample.family).input_channels(p)
-    return on_device(m.model, p["resolution"], cfg.device, cfg.batch_size, cfg.dtype, channels)
-
-
 def time_point(m: Measured, cfg: CalibrationConfig, per_point: float, clock: str) -> None:
     """One more round of timing for ``m``: the network, then its layers in place (a torch device)."""
     assert m.model is not None
     p = m.sample.point
     channels = get_family(m.sample.family).input_channels(p)
-    m.rounds.append(
-        measure_model(
-            m.model,
-            p["resolution"],
-            cfg.device,
-            cfg.batch_size,
-            cfg.dtype,
-            cfg.repeats,
-            per_point,
-            channels,
-            clock,
-        )
-    )
+    setting = (p["resolution"], cfg.device, cfg.batch_size, cfg.dtype)
+    m.rounds.append(measure_model(m.model, *setting, cfg.repeats, per_point, channels, clock))
     if cfg.device != ONNXRUNTIME:
-        m.layer_rounds.append(time_layers(*input_for(m, cfg), runs=LAYER_RUNS))
+        m.layer_rounds.append(time_layers(*on_device(m.model, *setting, channels), runs=LAYER_RUNS))
 
 
 def later_rounds(
@@ -186,7 +169,7 @@ def later_rounds(
     take what the first round's timing took); the rounds taken in all."""
     taken = 1
     first = sum(m.first_seconds for m in measured)
-    sizes = {f: sum(m.sample.family == f for m in measured) for f in {m.sample.family for m in measured}}
+    sizes = Counter(m.sample.family for m in measured)
     rounds = 1 if cfg.device == ONNXRUNTIME else cfg.rounds  # each ORT timing exports the model again
     while taken < rounds and time.perf_counter() + first <= deadline:
         for m in measured:
